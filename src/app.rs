@@ -1,0 +1,165 @@
+//! `App`: the whole server, started in dependency order and shut down in reverse.
+//!
+//! Start: database, then cache, then web. Shutdown follows ownership: the web server stops
+//! accepting and finishes its requests, the cache forgets its actors, each actor drains its
+//! mailbox and hands its writes to the database, and the workers commit them and exit.
+
+use crate::cache::Cache;
+use crate::config::Config;
+use crate::database::{Database, DatabaseClosed, StartError};
+
+/// A running server.
+pub struct App {
+    cache: Cache,
+    database_closed: DatabaseClosed,
+}
+
+impl App {
+    /// Opens storage and starts the actor system.
+    pub fn start(config: Config) -> Result<App, StartError> {
+        let (database, database_closed) = Database::start(config.database)?;
+        let cache = Cache::new(database, config.lists);
+        Ok(App { cache, database_closed })
+    }
+
+    /// The cache of list actors, the way into the system.
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    /// Stops everything, returning once every queued write is committed and storage is closed.
+    pub async fn shutdown(self) {
+        let App { cache, database_closed } = self;
+        cache.shutdown();
+        drop(cache);
+        database_closed.wait().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::list::{Date, EntryId, ListName, NewEntry, Title};
+    use crate::server::{Command, EntriesQuery, Reply};
+
+    pub(crate) fn start(dir: &std::path::Path) -> App {
+        App::start(Config::with_data_dir(dir)).expect("app starts on a fresh directory")
+    }
+
+    pub(crate) fn add(day: &str, title: &str) -> Command {
+        let entry = NewEntry::new(Date::parse(day).unwrap(), Title::parse(title).unwrap());
+        Command::AddEntry { entry, idempotency_key: None }
+    }
+
+    pub(crate) fn name(text: &str) -> ListName {
+        ListName::parse(text).unwrap()
+    }
+
+    async fn all_titles(app: &App, list: &str) -> Vec<(u64, String)> {
+        match app.cache().call(&name(list), Command::Entries(EntriesQuery::All)).await {
+            Ok(Reply::Entries(entries)) => entries.into_iter().map(|e| (e.id.get(), e.title.to_string())).collect(),
+            other => panic!("unexpected reply {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn entries_survive_a_restart_and_ids_continue() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = start(dir.path());
+        for title in ["Dentist", "Movies"] {
+            app.cache().call(&name("bob"), add("2018-12-19", title)).await.unwrap();
+        }
+        app.cache().call(&name("bob"), Command::DeleteEntry(EntryId::new(2).unwrap())).await.unwrap();
+        app.shutdown().await;
+
+        let app = start(dir.path());
+        assert_eq!(all_titles(&app, "bob").await, [(1, "Dentist".to_string())]);
+        let reply = app.cache().call(&name("bob"), add("2018-12-20", "Shopping")).await.unwrap();
+        let Reply::Created { entry, .. } = reply else { panic!("add answers Created") };
+        assert_eq!(entry.id.get(), 3, "ids are never reused, also across restarts");
+        app.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn casts_queued_at_shutdown_are_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = start(dir.path());
+        for n in 0..200 {
+            app.cache().cast(&name("casts"), add("2018-12-19", &format!("cast {n}"))).unwrap();
+        }
+        app.shutdown().await;
+        let app = start(dir.path());
+        assert_eq!(all_titles(&app, "casts").await.len(), 200);
+        app.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_second_app_on_the_same_directory_refuses_to_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = start(dir.path());
+        let second = App::start(Config::with_data_dir(dir.path()));
+        assert!(matches!(second, Err(StartError::Locked(_))));
+        app.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_writer_sees_its_writes_stored_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = start(dir.path());
+        let n_writers = 20;
+        let n_writes = 50;
+        let mut writers = Vec::new();
+        for writer in 0..n_writers {
+            let cache = app.cache().clone();
+            writers.push(tokio::spawn(async move {
+                let mut ids = Vec::new();
+                for n in 0..n_writes {
+                    let reply = cache.call(&name("shared"), add("2018-12-19", &format!("{writer}:{n}"))).await;
+                    let Ok(Reply::Created { entry, .. }) = reply else { panic!("write failed: {reply:?}") };
+                    ids.push(entry.id.get());
+                }
+                ids
+            }));
+        }
+        for writer in writers {
+            let ids = writer.await.unwrap();
+            assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "acknowledged ids increase: {ids:?}");
+        }
+        app.shutdown().await;
+
+        let app = start(dir.path());
+        let stored = all_titles(&app, "shared").await;
+        assert_eq!(stored.len(), n_writers * n_writes);
+        for writer in 0..n_writers {
+            let sequence: Vec<usize> = stored
+                .iter()
+                .filter_map(|(_, title)| title.strip_prefix(&format!("{writer}:")))
+                .map(|n| n.parse().unwrap())
+                .collect();
+            assert_eq!(sequence, (0..n_writes).collect::<Vec<_>>(), "writer {writer} stored in send order");
+        }
+        app.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_are_committed_in_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = start(dir.path());
+        let writes = (0..1_000).map(|n| {
+            let cache = app.cache().clone();
+            tokio::spawn(async move { cache.call(&name(&format!("list {}", n % 100)), add("2018-12-19", "x")).await })
+        });
+        for write in writes.collect::<Vec<_>>() {
+            assert!(write.await.unwrap().is_ok());
+        }
+        let stats = app.cache().database().stats();
+        assert_eq!(stats.writes_committed(), 1_000);
+        assert!(stats.commits() < 200, "1,000 concurrent writes took {} commits", stats.commits());
+        println!(
+            "1,000 concurrent writes: {} commits, {:.1} writes per commit",
+            stats.commits(),
+            stats.writes_committed() as f64 / stats.commits() as f64
+        );
+        app.shutdown().await;
+    }
+}

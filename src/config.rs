@@ -1,0 +1,99 @@
+//! The server's configuration as plain data: no clap types, no environment variables.
+//!
+//! `cli` builds a `Config` from flags and environment; tests build one directly. Each component
+//! receives only its own part.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything `App::start` needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Storage and its worker pool.
+    pub database: DatabaseConfig,
+    /// List actors and the cache that owns them.
+    pub lists: ListsConfig,
+    /// The HTTP server.
+    pub web: WebConfig,
+}
+
+/// The database pool and its storage.
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// Directory of the embedded SQLite database; it is created if missing.
+    pub data_dir: PathBuf,
+    /// Number of database workers, each with its own connection.
+    pub workers: usize,
+    /// Most writes committed in one transaction; 1 turns group commit off.
+    pub max_batch: usize,
+}
+
+/// The list actors.
+#[derive(Debug, Clone)]
+pub struct ListsConfig {
+    /// Capacity of each list actor's mailbox.
+    pub mailbox_capacity: usize,
+    /// How long a call waits for a mailbox slot and then for its reply.
+    pub call_timeout: Duration,
+    /// How long a list actor waits for a message before it stops and frees its memory.
+    pub idle_timeout: Duration,
+    /// Most list actors kept alive; past it, the least recently used idle ones stop.
+    pub max_lists_in_memory: usize,
+}
+
+/// The HTTP server.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// Address to listen on.
+    pub addr: SocketAddr,
+    /// Most requests handled at once; more get 503.
+    pub max_in_flight: usize,
+    /// Longest time a request may take before it gets 503.
+    pub request_timeout: Duration,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> DatabaseConfig {
+        DatabaseConfig {
+            data_dir: PathBuf::from("todo-data"),
+            workers: 3,
+            max_batch: 1_024,
+        }
+    }
+}
+
+impl Default for ListsConfig {
+    fn default() -> ListsConfig {
+        ListsConfig {
+            mailbox_capacity: 256,
+            call_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(600),
+            max_lists_in_memory: 1_000_000,
+        }
+    }
+}
+
+impl Default for WebConfig {
+    fn default() -> WebConfig {
+        WebConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 5454)),
+            max_in_flight: 4_096,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Config {
+    /// The defaults, with data in `data_dir`: what tests and embedders usually want.
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Config {
+        Config {
+            database: DatabaseConfig {
+                data_dir: data_dir.into(),
+                ..DatabaseConfig::default()
+            },
+            lists: ListsConfig::default(),
+            web: WebConfig::default(),
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! The database: a pool of workers, each owning one storage connection.
+//!
+//! A request for a list always goes to worker `hash(name) mod N`, with a fixed hash, so the
+//! writes of one list are applied in the order its actor sent them (the book's pooled
+//! `Todo.Database`). Only this module knows which storage backends exist.
+
+pub mod sqlite;
+pub mod storage;
+pub mod worker;
+
+use std::fs::File;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use crate::config::DatabaseConfig;
+use crate::list::ListName;
+
+pub use storage::{Change, StorageError, StoredList};
+pub use worker::{Ack, ListSync, Write};
+use storage::Storage;
+use worker::{WorkerHandle, WorkerMessage};
+
+/// The file in the data directory locked by the running server, so that a second server on
+/// the same directory refuses to start.
+pub const LOCK_FILE: &str = "LOCK";
+
+/// The pool of database workers. Cloning is cheap; workers stop after the last clone is dropped.
+#[derive(Clone)]
+pub struct Database {
+    workers: Arc<[WorkerHandle]>,
+    stats: Arc<DatabaseStats>,
+}
+
+/// Resolves once every worker has committed its queue and closed its connection.
+pub struct DatabaseClosed {
+    workers_closed: Vec<oneshot::Receiver<()>>,
+    /// Held until the workers are gone, so no second server can open the directory sooner.
+    _lock: Option<File>,
+}
+
+/// Why the database could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory could not be created or locked.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// Another server holds the data directory.
+    #[error("data directory {0} is in use by another todo server")]
+    Locked(String),
+    /// Storage could not be opened or migrated.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl Database {
+    /// Opens storage and starts the workers; returns the pool and a way to wait for its close.
+    pub fn start(config: DatabaseConfig) -> Result<(Database, DatabaseClosed), StartError> {
+        let lock = lock_data_dir(&config)?;
+        let config = Arc::new(config);
+        let stats = Arc::new(DatabaseStats::default());
+        let n_workers = config.workers.max(1);
+        let mut workers = Vec::with_capacity(n_workers);
+        let mut workers_closed = Vec::with_capacity(n_workers);
+        for index in 0..n_workers {
+            // Opened here, not in the thread, so that a bad path or schema fails the start.
+            let storage = Storage::open(&config)?;
+            let (closed, closed_receiver) = oneshot::channel();
+            let worker = WorkerHandle::spawn(index, storage, config.clone(), stats.clone(), closed)
+                .map_err(|source| data_dir_error(&config, source))?;
+            workers.push(worker);
+            workers_closed.push(closed_receiver);
+        }
+        let database = Database {
+            workers: workers.into(),
+            stats,
+        };
+        Ok((database, DatabaseClosed { workers_closed, _lock: Some(lock) }))
+    }
+
+    /// Reads a list, after every write already queued for it.
+    pub async fn load(&self, list: &ListName) -> Result<StoredList, StorageError> {
+        let (respond_to, response) = oneshot::channel();
+        let message = WorkerMessage::Load { list: list.clone(), respond_to };
+        self.send(list, message).await?;
+        response.await.map_err(|_| StorageError::Unavailable)?
+    }
+
+    /// Queues a write; its `ack` is called once it is committed or has failed.
+    pub async fn write(&self, write: Write) {
+        let worker = self.worker(&write.list).clone();
+        if let Err(WorkerMessage::Write(write)) = worker.send(WorkerMessage::Write(write)).await {
+            write.sync.mark_failed();
+            (write.ack)(Err(StorageError::Unavailable));
+        }
+    }
+
+    /// Calls `ack` once every write of `list` queued so far is committed.
+    pub async fn after_writes(&self, list: &ListName, sync: Arc<ListSync>, ack: Ack) {
+        let message = WorkerMessage::AfterWrites { sync, ack };
+        if let Err(WorkerMessage::AfterWrites { ack, .. }) = self.worker(list).send(message).await {
+            ack(Err(StorageError::Unavailable));
+        }
+    }
+
+    /// Names of lists holding entries, in order, after `after`, at most `limit`.
+    pub async fn list_names(&self, after: &str, limit: usize) -> Result<Vec<ListName>, StorageError> {
+        let (respond_to, response) = oneshot::channel();
+        let message = WorkerMessage::ListNames { after: after.to_owned(), limit, respond_to };
+        self.send_to(&self.workers[0], message).await?;
+        response.await.map_err(|_| StorageError::Unavailable)?
+    }
+
+    /// Checks that every worker's storage answers.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        for worker in self.workers.iter() {
+            let (respond_to, response) = oneshot::channel();
+            self.send_to(worker, WorkerMessage::Ping { respond_to }).await?;
+            response.await.map_err(|_| StorageError::Unavailable)??;
+        }
+        Ok(())
+    }
+
+    /// Counters of commits and writes, shared by all workers.
+    pub fn stats(&self) -> &DatabaseStats {
+        &self.stats
+    }
+
+    /// Messages waiting in the workers' queues, summed.
+    pub fn queue_depth(&self) -> usize {
+        self.workers.iter().map(WorkerHandle::queue_depth).sum()
+    }
+
+    async fn send(&self, list: &ListName, message: WorkerMessage) -> Result<(), StorageError> {
+        self.send_to(self.worker(list), message).await
+    }
+
+    async fn send_to(&self, worker: &WorkerHandle, message: WorkerMessage) -> Result<(), StorageError> {
+        worker.send(message).await.map_err(|_| StorageError::Unavailable)
+    }
+
+    fn worker(&self, list: &ListName) -> &WorkerHandle {
+        let index = fixed_hash(list.as_str()) % self.workers.len() as u64;
+        &self.workers[index as usize]
+    }
+}
+
+impl DatabaseClosed {
+    /// Waits until every worker has exited.
+    pub async fn wait(self) {
+        for closed in self.workers_closed {
+            let _ = closed.await;
+        }
+    }
+}
+
+/// 64-bit FNV-1a: fixed for all time, unlike std's hashers, so a list's worker never changes
+/// between runs or builds.
+fn fixed_hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+fn lock_data_dir(config: &DatabaseConfig) -> Result<File, StartError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| data_dir_error(config, source))?;
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(config.data_dir.join(LOCK_FILE))
+        .map_err(|source| data_dir_error(config, source))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(StartError::Locked(config.data_dir.display().to_string()))
+        }
+        Err(std::fs::TryLockError::Error(source)) => Err(data_dir_error(config, source)),
+    }
+}
+
+fn data_dir_error(config: &DatabaseConfig, source: std::io::Error) -> StartError {
+    StartError::DataDir { path: config.data_dir.display().to_string(), source }
+}
+
+/// Counters kept by the workers; they feed `/metrics` and the benchmarks.
+#[derive(Debug, Default)]
+pub struct DatabaseStats {
+    commits: AtomicU64,
+    writes_committed: AtomicU64,
+    failed_commits: AtomicU64,
+    restarts: AtomicU64,
+    commit_micros: AtomicU64,
+}
+
+impl DatabaseStats {
+    /// Transactions committed.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    /// Writes committed, over all transactions.
+    pub fn writes_committed(&self) -> u64 {
+        self.writes_committed.load(Ordering::Relaxed)
+    }
+
+    /// Transactions that failed.
+    pub fn failed_commits(&self) -> u64 {
+        self.failed_commits.load(Ordering::Relaxed)
+    }
+
+    /// Times a worker reopened its connection after a failure.
+    pub fn restarts(&self) -> u64 {
+        self.restarts.load(Ordering::Relaxed)
+    }
+
+    /// Total time spent committing, fsync included.
+    pub fn commit_time(&self) -> Duration {
+        Duration::from_micros(self.commit_micros.load(Ordering::Relaxed))
+    }
+
+    fn record_commit(&self, n_writes: u64, elapsed: Duration) {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.writes_committed.fetch_add(n_writes, Ordering::Relaxed);
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        self.commit_micros.fetch_add(micros, Ordering::Relaxed);
+        metrics::histogram!("todo_writes_per_commit").record(n_writes as f64);
+        metrics::histogram!("todo_commit_seconds").record(elapsed.as_secs_f64());
+    }
+
+    fn record_failed_commit(&self, _n_writes: u64) {
+        self.failed_commits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn record_restart(&self) {
+        self.restarts.fetch_add(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,278 @@
+//! The SQLite backend: one file in the data directory, WAL journal, `synchronous=FULL`.
+//!
+//! Each database worker owns one connection. Transactions start with `BEGIN IMMEDIATE`, so
+//! workers queue for SQLite's single write lock instead of failing on an upgrade.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::list::{Date, Entry, EntryId, ListName, Title, TodoList};
+
+use super::storage::{Change, StorageError, StoredList};
+
+/// The database file inside the data directory.
+pub const DATABASE_FILE: &str = "todo.sqlite3";
+
+/// How long a worker waits for another worker's write lock before its commit fails.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The schema, one step per version; a database at version N runs the steps after N.
+/// Steps are never edited once released, only appended.
+const MIGRATIONS: &[&str] = &[
+    // 1: lists with their id counter and a version for compare-and-set, and entry rows.
+    "CREATE TABLE lists (
+        name TEXT PRIMARY KEY,
+        next_id INTEGER NOT NULL,
+        version INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE entries (
+        list TEXT NOT NULL,
+        id INTEGER NOT NULL,
+        date TEXT NOT NULL,
+        title TEXT NOT NULL,
+        done INTEGER NOT NULL,
+        position INTEGER,
+        PRIMARY KEY (list, id)
+    ) WITHOUT ROWID;",
+    // 2: idempotency keys of creates, written in the same transaction as the entry.
+    "CREATE TABLE idempotency_keys (
+        list TEXT NOT NULL,
+        key TEXT NOT NULL,
+        entry_id INTEGER NOT NULL,
+        PRIMARY KEY (list, key)
+    ) WITHOUT ROWID;",
+];
+
+/// One connection to the SQLite database.
+pub struct Sqlite {
+    connection: Connection,
+}
+
+impl Sqlite {
+    /// Opens the database in `data_dir`, creating and migrating it as needed.
+    pub fn open(data_dir: &Path) -> Result<Sqlite, StorageError> {
+        let connection = Connection::open(data_dir.join(DATABASE_FILE))?;
+        connection.busy_timeout(BUSY_TIMEOUT)?;
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "FULL")?;
+        let mut sqlite = Sqlite { connection };
+        sqlite.migrate()?;
+        Ok(sqlite)
+    }
+
+    fn migrate(&mut self) -> Result<(), StorageError> {
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        transaction.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)",
+            [],
+        )?;
+        let current: i64 = transaction.query_row(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations",
+            [],
+            |row| row.get(0),
+        )?;
+        for (index, migration) in MIGRATIONS.iter().enumerate() {
+            let version = index as i64 + 1;
+            if version > current {
+                transaction.execute_batch(migration)?;
+                transaction.execute("INSERT INTO schema_migrations VALUES (?1)", [version])?;
+            }
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// Reads one list with its entries and idempotency keys.
+    pub fn load(&mut self, name: &ListName) -> Result<StoredList, StorageError> {
+        let next_id: Option<i64> = self
+            .connection
+            .prepare_cached("SELECT next_id FROM lists WHERE name = ?1")?
+            .query_row([name.as_str()], |row| row.get(0))
+            .optional()?;
+        let Some(next_id) = next_id else {
+            return Ok(StoredList::default());
+        };
+        let next_id = entry_id(next_id)?;
+        let mut statement = self.connection.prepare_cached(
+            "SELECT id, date, title, done, position FROM entries WHERE list = ?1 ORDER BY id",
+        )?;
+        let rows = statement.query_map([name.as_str()], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, bool>(3)?,
+                row.get::<_, Option<i64>>(4)?,
+            ))
+        })?;
+        let mut entries = Vec::new();
+        for row in rows {
+            let (id, date, title, done, order) = row?;
+            entries.push(Entry {
+                id: entry_id(id)?,
+                date: Date::parse(&date).map_err(corrupt)?,
+                title: Title::parse(&title).map_err(corrupt)?,
+                done,
+                order,
+            });
+        }
+        let idempotency_keys = self.idempotency_keys(name)?;
+        Ok(StoredList {
+            list: TodoList::from_entries(next_id, entries),
+            idempotency_keys,
+        })
+    }
+
+    fn idempotency_keys(
+        &self,
+        name: &ListName,
+    ) -> Result<std::collections::HashMap<String, EntryId>, StorageError> {
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT key, entry_id FROM idempotency_keys WHERE list = ?1")?;
+        let rows = statement.query_map([name.as_str()], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })?;
+        let mut keys = std::collections::HashMap::new();
+        for row in rows {
+            let (key, id) = row?;
+            keys.insert(key, entry_id(id)?);
+        }
+        Ok(keys)
+    }
+
+    /// Applies every change in one transaction; if one fails, none is kept.
+    pub fn commit(&mut self, changes: &[(&ListName, &Change)]) -> Result<(), StorageError> {
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for (name, change) in changes {
+            apply(&transaction, name, change)?;
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// Names of lists holding entries, after `after` in byte order, at most `limit`.
+    pub fn list_names(&mut self, after: &str, limit: usize) -> Result<Vec<ListName>, StorageError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT name FROM lists WHERE name > ?1
+               AND EXISTS (SELECT 1 FROM entries WHERE entries.list = lists.name)
+             ORDER BY name LIMIT ?2",
+        )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let names = statement.query_map(params![after, limit], |row| row.get::<_, String>(0))?;
+        let mut list_names = Vec::new();
+        for name in names {
+            list_names.push(ListName::parse(&name?).map_err(corrupt)?);
+        }
+        Ok(list_names)
+    }
+
+    /// Runs a trivial query.
+    pub fn ping(&mut self) -> Result<(), StorageError> {
+        self.connection.query_row("SELECT 1", [], |_| Ok(()))?;
+        Ok(())
+    }
+}
+
+fn apply(transaction: &rusqlite::Transaction<'_>, name: &ListName, change: &Change) -> Result<(), StorageError> {
+    let name = name.as_str();
+    match change {
+        Change::Add { entry, next_id, idempotency_key } => {
+            transaction
+                .prepare_cached(
+                    "INSERT INTO lists (name, next_id, version) VALUES (?1, ?2, 1)
+                     ON CONFLICT (name) DO UPDATE
+                     SET next_id = max(next_id, excluded.next_id), version = version + 1",
+                )?
+                .execute(params![name, sql_id(*next_id)])?;
+            transaction
+                .prepare_cached(
+                    "INSERT INTO entries (list, id, date, title, done, position)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![
+                    name,
+                    sql_id(entry.id),
+                    entry.date.to_string(),
+                    entry.title.as_str(),
+                    entry.done,
+                    entry.order
+                ])?;
+            if let Some(key) = idempotency_key {
+                transaction
+                    .prepare_cached(
+                        "INSERT INTO idempotency_keys (list, key, entry_id) VALUES (?1, ?2, ?3)",
+                    )?
+                    .execute(params![name, key, sql_id(entry.id)])?;
+            }
+        }
+        Change::Update(entry) => {
+            let n_rows = transaction
+                .prepare_cached(
+                    "UPDATE entries SET date = ?3, title = ?4, done = ?5, position = ?6
+                     WHERE list = ?1 AND id = ?2",
+                )?
+                .execute(params![
+                    name,
+                    sql_id(entry.id),
+                    entry.date.to_string(),
+                    entry.title.as_str(),
+                    entry.done,
+                    entry.order
+                ])?;
+            expect_one_row(n_rows)?;
+            bump_version(transaction, name)?;
+        }
+        Change::Delete(id) => {
+            let n_rows = transaction
+                .prepare_cached("DELETE FROM entries WHERE list = ?1 AND id = ?2")?
+                .execute(params![name, sql_id(*id)])?;
+            expect_one_row(n_rows)?;
+            bump_version(transaction, name)?;
+        }
+        Change::Clear => {
+            transaction
+                .prepare_cached("DELETE FROM entries WHERE list = ?1")?
+                .execute([name])?;
+            bump_version(transaction, name)?;
+        }
+    }
+    Ok(())
+}
+
+fn bump_version(transaction: &rusqlite::Transaction<'_>, name: &str) -> Result<(), StorageError> {
+    transaction
+        .prepare_cached("UPDATE lists SET version = version + 1 WHERE name = ?1")?
+        .execute([name])?;
+    Ok(())
+}
+
+/// An update or delete of an entry the list holds must touch exactly one row; anything else
+/// means memory and storage disagree, and the group must not commit.
+fn expect_one_row(n_rows: usize) -> Result<(), StorageError> {
+    match n_rows {
+        1 => Ok(()),
+        _ => Err(StorageError::Diverged),
+    }
+}
+
+fn sql_id(id: EntryId) -> i64 {
+    i64::try_from(id.get()).expect("ids and counters stay at or below EntryId::MAX + 1, which fits in i64")
+}
+
+fn entry_id(id: i64) -> Result<EntryId, StorageError> {
+    u64::try_from(id)
+        .ok()
+        .and_then(EntryId::new)
+        .ok_or_else(|| StorageError::Corrupt(format!("entry id {id} is not positive")))
+}
+
+fn corrupt(error: impl std::fmt::Display) -> StorageError {
+    StorageError::Corrupt(error.to_string())
+}

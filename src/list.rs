@@ -1,0 +1,643 @@
+//! The to-do list itself: `TodoList` and the validated values it holds.
+//!
+//! This is the book's `Todo.List`: pure data with no async and no I/O, so every rule of the
+//! domain can be tested on its own. Invalid names, titles and dates cannot be constructed, so
+//! they never reach the actors or storage.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::ops::RangeInclusive;
+use std::str::FromStr;
+
+/// Longest list name, in characters.
+pub const MAX_LIST_NAME_CHARS: usize = 128;
+/// Longest entry title, in characters.
+pub const MAX_TITLE_CHARS: usize = 1_000;
+
+/// Why a value was rejected; the message is meant for the person who typed it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValidationError {
+    /// The list name is empty, too long, or holds a character outside the allowed set.
+    #[error("invalid list name: {0}")]
+    ListName(String),
+    /// The title is empty, too long, or holds a control character.
+    #[error("invalid title: {0}")]
+    Title(String),
+    /// The date is not a real calendar date written as `YYYY-MM-DD`.
+    #[error("invalid date {0:?}: expected a calendar date as YYYY-MM-DD")]
+    Date(String),
+    /// The entry id is not a positive integer.
+    #[error("invalid entry id {0:?}: expected a positive integer")]
+    EntryId(String),
+}
+
+/// The name of a list: 1 to 128 Unicode letters, digits, spaces, or `-_.@+`, and not `.` or `..`.
+///
+/// Names are keys in storage, never file paths; the rules still refuse anything path-like so that
+/// no later change can turn one into a path by accident.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ListName(String);
+
+impl ListName {
+    /// Validates `name` as a list name.
+    pub fn parse(name: &str) -> Result<ListName, ValidationError> {
+        let n_chars = name.chars().count();
+        if n_chars == 0 || n_chars > MAX_LIST_NAME_CHARS {
+            return Err(ValidationError::ListName(format!(
+                "must be 1 to {MAX_LIST_NAME_CHARS} characters, got {n_chars}"
+            )));
+        }
+        if let Some(bad) = name.chars().find(|c| !is_list_name_char(*c)) {
+            return Err(ValidationError::ListName(format!(
+                "{bad:?} is not allowed; use letters, digits, spaces and -_.@+"
+            )));
+        }
+        if name.chars().all(|c| c == '.') {
+            return Err(ValidationError::ListName("dots alone are not a name".into()));
+        }
+        Ok(ListName(name.to_owned()))
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn is_list_name_char(c: char) -> bool {
+    c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.' | '@' | '+')
+}
+
+impl fmt::Display for ListName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for ListName {
+    type Err = ValidationError;
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        ListName::parse(name)
+    }
+}
+
+/// The title of an entry: 1 to 1,000 characters, none of them a control character.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Title(String);
+
+impl Title {
+    /// Validates `title` as an entry title.
+    pub fn parse(title: &str) -> Result<Title, ValidationError> {
+        let n_chars = title.chars().count();
+        if n_chars == 0 || n_chars > MAX_TITLE_CHARS {
+            return Err(ValidationError::Title(format!(
+                "must be 1 to {MAX_TITLE_CHARS} characters, got {n_chars}"
+            )));
+        }
+        if title.chars().any(char::is_control) {
+            return Err(ValidationError::Title("control characters are not allowed".into()));
+        }
+        Ok(Title(title.to_owned()))
+    }
+
+    /// The title as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Title {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A calendar date, written and parsed strictly as `YYYY-MM-DD`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Date(chrono::NaiveDate);
+
+impl Date {
+    /// Parses `YYYY-MM-DD`, refusing dates that do not exist (`2018-02-30`) and loose forms (`2018-1-5`).
+    pub fn parse(text: &str) -> Result<Date, ValidationError> {
+        let bytes = text.as_bytes();
+        let well_formed = bytes.len() == 10
+            && bytes[4] == b'-'
+            && bytes[7] == b'-'
+            && bytes
+                .iter()
+                .enumerate()
+                .all(|(i, b)| i == 4 || i == 7 || b.is_ascii_digit());
+        if !well_formed {
+            return Err(ValidationError::Date(text.to_owned()));
+        }
+        chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .map(Date)
+            .map_err(|_| ValidationError::Date(text.to_owned()))
+    }
+
+    /// Today's date in UTC.
+    pub fn today() -> Date {
+        Date(chrono::Utc::now().date_naive())
+    }
+
+    /// The date `n_days` after this one, if it exists.
+    pub fn plus_days(self, n_days: u64) -> Option<Date> {
+        self.0.checked_add_days(chrono::Days::new(n_days)).map(Date)
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.format("%Y-%m-%d"))
+    }
+}
+
+impl FromStr for Date {
+    type Err = ValidationError;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Date::parse(text)
+    }
+}
+
+/// The id of an entry within its list: assigned by the list, starting at 1, never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EntryId(u64);
+
+impl EntryId {
+    /// The first id a new list hands out.
+    pub const FIRST: EntryId = EntryId(1);
+    /// The largest id a list hands out, chosen so that the counter after it still fits in the
+    /// signed 64-bit integers of SQLite and PostgreSQL.
+    pub const MAX: EntryId = EntryId(i64::MAX as u64 - 1);
+
+    /// Wraps a positive id; zero and ids beyond `EntryId::MAX` are refused.
+    pub fn new(id: u64) -> Option<EntryId> {
+        (id >= 1 && id <= Self::MAX.0).then_some(EntryId(id))
+    }
+
+    /// Parses a positive decimal id.
+    pub fn parse(text: &str) -> Result<EntryId, ValidationError> {
+        text.parse::<u64>()
+            .ok()
+            .and_then(EntryId::new)
+            .ok_or_else(|| ValidationError::EntryId(text.to_owned()))
+    }
+
+    /// The id as a number.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+
+    fn next(self) -> EntryId {
+        EntryId(self.0 + 1)
+    }
+}
+
+impl fmt::Display for EntryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// One to-do entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Assigned by the list when the entry is added.
+    pub id: EntryId,
+    /// The day the entry is for.
+    pub date: Date,
+    /// What is to be done.
+    pub title: Title,
+    /// Whether it has been done.
+    pub done: bool,
+    /// A position chosen by clients that sort by hand (the Todo-Backend `order`).
+    pub order: Option<i64>,
+}
+
+/// The fields of a new entry; the list assigns its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEntry {
+    /// The day the entry is for.
+    pub date: Date,
+    /// What is to be done.
+    pub title: Title,
+    /// Whether it is already done.
+    pub done: bool,
+    /// An optional client-chosen position.
+    pub order: Option<i64>,
+}
+
+impl NewEntry {
+    /// A new, not yet done entry without an order, as the book's `add_entry` makes.
+    pub fn new(date: Date, title: Title) -> NewEntry {
+        NewEntry {
+            date,
+            title,
+            done: false,
+            order: None,
+        }
+    }
+}
+
+/// A partial update of an entry: fields left `None` keep their value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// A new title.
+    pub title: Option<Title>,
+    /// A new date.
+    pub date: Option<Date>,
+    /// A new done flag.
+    pub done: Option<bool>,
+    /// A new order.
+    pub order: Option<i64>,
+}
+
+/// Why a list operation could not be done.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ListError {
+    /// No entry has this id.
+    #[error("entry {0} not found")]
+    NotFound(EntryId),
+    /// The list has handed out every id storage can hold.
+    #[error("the list has run out of entry ids")]
+    IdsExhausted,
+}
+
+/// A to-do list: entries by id, with an index by date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TodoList {
+    next_id: EntryId,
+    entries: BTreeMap<EntryId, Entry>,
+    by_date: BTreeSet<(Date, EntryId)>,
+}
+
+impl Default for TodoList {
+    fn default() -> TodoList {
+        TodoList {
+            next_id: EntryId::FIRST,
+            entries: BTreeMap::new(),
+            by_date: BTreeSet::new(),
+        }
+    }
+}
+
+impl TodoList {
+    /// Rebuilds a list from stored entries and the next id it will hand out.
+    ///
+    /// `next_id` is raised past the largest stored id, so a damaged counter can never cause an id
+    /// to be handed out twice.
+    pub fn from_entries(next_id: EntryId, entries: impl IntoIterator<Item = Entry>) -> TodoList {
+        let mut list = TodoList {
+            next_id,
+            ..TodoList::default()
+        };
+        for entry in entries {
+            list.next_id = list.next_id.max(entry.id.next());
+            list.insert(entry);
+        }
+        list
+    }
+
+    /// Adds an entry, giving it the next id, and returns the stored entry.
+    pub fn add_entry(&mut self, new_entry: NewEntry) -> Result<&Entry, ListError> {
+        let id = self.next_id;
+        if id > EntryId::MAX {
+            return Err(ListError::IdsExhausted);
+        }
+        self.next_id = id.next();
+        self.insert(Entry {
+            id,
+            date: new_entry.date,
+            title: new_entry.title,
+            done: new_entry.done,
+            order: new_entry.order,
+        });
+        Ok(&self.entries[&id])
+    }
+
+    /// The entries on `date`, in id order.
+    pub fn entries(&self, date: Date) -> impl Iterator<Item = &Entry> {
+        self.entries_between(date..=date)
+    }
+
+    /// The entries from the first to the last date of `dates`, by date and then by id.
+    pub fn entries_between(&self, dates: RangeInclusive<Date>) -> impl Iterator<Item = &Entry> {
+        let (from, to) = dates.into_inner();
+        let keys = (from <= to).then(|| (from, EntryId(0))..=(to, EntryId(u64::MAX)));
+        keys.into_iter()
+            .flat_map(|keys| self.by_date.range(keys))
+            .map(|(_, id)| &self.entries[id])
+    }
+
+    /// Every entry, in id order.
+    pub fn all_entries(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.values()
+    }
+
+    /// The entry with this id.
+    pub fn entry(&self, id: EntryId) -> Option<&Entry> {
+        self.entries.get(&id)
+    }
+
+    /// Applies `changes` to an entry and returns it as it now is.
+    pub fn update_entry(&mut self, id: EntryId, changes: Changes) -> Result<&Entry, ListError> {
+        let mut entry = self.remove(id).ok_or(ListError::NotFound(id))?;
+        if let Some(title) = changes.title {
+            entry.title = title;
+        }
+        if let Some(date) = changes.date {
+            entry.date = date;
+        }
+        if let Some(done) = changes.done {
+            entry.done = done;
+        }
+        if let Some(order) = changes.order {
+            entry.order = Some(order);
+        }
+        self.insert(entry);
+        Ok(&self.entries[&id])
+    }
+
+    /// Deletes an entry and returns it.
+    pub fn delete_entry(&mut self, id: EntryId) -> Result<Entry, ListError> {
+        self.remove(id).ok_or(ListError::NotFound(id))
+    }
+
+    /// Deletes every entry; ids already handed out stay used.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.by_date.clear();
+    }
+
+    /// The number of entries.
+    pub fn size(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The id the next added entry will get.
+    pub fn next_id(&self) -> EntryId {
+        self.next_id
+    }
+
+    fn insert(&mut self, entry: Entry) {
+        self.by_date.insert((entry.date, entry.id));
+        self.entries.insert(entry.id, entry);
+    }
+
+    fn remove(&mut self, id: EntryId) -> Option<Entry> {
+        let entry = self.entries.remove(&id)?;
+        self.by_date.remove(&(entry.date, id));
+        Some(entry)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn date(text: &str) -> Date {
+        Date::parse(text).expect("test dates are valid")
+    }
+
+    fn new_entry(day: &str, title: &str) -> NewEntry {
+        NewEntry::new(date(day), Title::parse(title).expect("test titles are valid"))
+    }
+
+    fn titles_on(list: &TodoList, day: &str) -> Vec<String> {
+        list.entries(date(day))
+            .map(|entry| entry.title.to_string())
+            .collect()
+    }
+
+    fn book_list() -> TodoList {
+        let mut list = TodoList::default();
+        for (day, title) in [
+            ("2018-12-19", "Dentist"),
+            ("2018-12-20", "Shopping"),
+            ("2018-12-19", "Movies"),
+        ] {
+            list.add_entry(new_entry(day, title)).expect("ids remain");
+        }
+        list
+    }
+
+    #[test]
+    fn new_list_is_empty() {
+        assert_eq!(TodoList::default().size(), 0);
+    }
+
+    #[test]
+    fn entries_by_date_as_in_the_book() {
+        let list = book_list();
+        assert_eq!(list.size(), 3);
+        assert_eq!(titles_on(&list, "2018-12-19"), ["Dentist", "Movies"]);
+        assert_eq!(titles_on(&list, "2018-12-20"), ["Shopping"]);
+        assert!(titles_on(&list, "2018-12-21").is_empty());
+    }
+
+    #[test]
+    fn update_entry_as_in_the_book() {
+        let mut list = book_list();
+        let changes = Changes {
+            title: Some(Title::parse("Updated shopping").unwrap()),
+            ..Changes::default()
+        };
+        list.update_entry(EntryId(2), changes).unwrap();
+        assert_eq!(list.size(), 3);
+        assert_eq!(titles_on(&list, "2018-12-20"), ["Updated shopping"]);
+    }
+
+    #[test]
+    fn delete_entry_as_in_the_book() {
+        let mut list = book_list();
+        list.delete_entry(EntryId(2)).unwrap();
+        assert_eq!(list.size(), 2);
+        assert!(titles_on(&list, "2018-12-20").is_empty());
+    }
+
+    #[test]
+    fn missing_entries_are_reported() {
+        let mut list = book_list();
+        let missing = EntryId(9);
+        assert_eq!(list.entry(missing), None);
+        assert_eq!(
+            list.update_entry(missing, Changes::default()),
+            Err(ListError::NotFound(missing))
+        );
+        assert_eq!(list.delete_entry(missing), Err(ListError::NotFound(missing)));
+    }
+
+    #[test]
+    fn ids_are_not_reused_after_delete_or_clear() {
+        let mut list = book_list();
+        list.delete_entry(EntryId(3)).unwrap();
+        list.clear();
+        let added = list.add_entry(new_entry("2018-12-19", "Again")).unwrap();
+        assert_eq!(added.id, EntryId(4));
+    }
+
+    #[test]
+    fn moving_an_entry_to_another_date_reindexes_it() {
+        let mut list = book_list();
+        let changes = Changes {
+            date: Some(date("2018-12-21")),
+            ..Changes::default()
+        };
+        list.update_entry(EntryId(1), changes).unwrap();
+        assert_eq!(titles_on(&list, "2018-12-19"), ["Movies"]);
+        assert_eq!(titles_on(&list, "2018-12-21"), ["Dentist"]);
+    }
+
+    #[test]
+    fn date_range_is_inclusive_and_sorted() {
+        let list = book_list();
+        let titles: Vec<_> = list
+            .entries_between(date("2018-12-19")..=date("2018-12-20"))
+            .map(|entry| entry.title.as_str())
+            .collect();
+        assert_eq!(titles, ["Dentist", "Movies", "Shopping"]);
+        let backwards = list.entries_between(date("2018-12-20")..=date("2018-12-19"));
+        assert_eq!(backwards.count(), 0);
+    }
+
+    #[test]
+    fn from_entries_never_hands_out_a_stored_id() {
+        let stored = book_list().all_entries().cloned().collect::<Vec<_>>();
+        let mut list = TodoList::from_entries(EntryId::FIRST, stored);
+        assert_eq!(list.add_entry(new_entry("2018-12-19", "x")).unwrap().id, EntryId(4));
+    }
+
+    fn check<T: fmt::Debug>(parse: fn(&str) -> Result<T, ValidationError>, input: &str, ok: bool) {
+        assert_eq!(parse(input).is_ok(), ok, "{input:?} -> {:?}", parse(input));
+    }
+
+    #[test]
+    fn dates_are_strict() {
+        for (input, ok) in [
+            ("2018-12-19", true),
+            ("2020-02-29", true),
+            ("2018-13-01", false),
+            ("2018-02-30", false),
+            ("2018-1-05", false),
+            ("", false),
+            ("yesterday", false),
+            ("2018-12-19T00:00", false),
+            ("+018-12-19", false),
+        ] {
+            check(Date::parse, input, ok);
+        }
+    }
+
+    #[test]
+    fn list_names_are_safe_keys() {
+        let long = "a".repeat(129);
+        for (input, ok) in [
+            ("bob", true),
+            ("Bob's", false),
+            ("work list-2_a.b@c+d", true),
+            ("ação", true),
+            ("..", false),
+            (".", false),
+            ("../x", false),
+            ("/etc/x", false),
+            ("a/b", false),
+            ("a\\b", false),
+            ("a\0b", false),
+            ("%2e%2e", false),
+            ("", false),
+            (long.as_str(), false),
+            (&long[..128], true),
+        ] {
+            check(ListName::parse, input, ok);
+        }
+    }
+
+    #[test]
+    fn titles_are_bounded_and_printable() {
+        let long = "x".repeat(1_001);
+        for (input, ok) in [
+            ("Dentist", true),
+            ("", false),
+            ("tab\there", false),
+            ("line\nbreak", false),
+            (long.as_str(), false),
+            (&long[..1_000], true),
+        ] {
+            check(Title::parse, input, ok);
+        }
+    }
+
+    #[test]
+    fn entry_ids_are_positive() {
+        for (input, ok) in [("1", true), ("0", false), ("-1", false), ("x", false), ("", false)] {
+            check(EntryId::parse, input, ok);
+        }
+        check(EntryId::parse, &u64::MAX.to_string(), false);
+    }
+
+    /// One step of the model test.
+    #[derive(Debug, Clone)]
+    enum Op {
+        Add(u8, u8),
+        Update(u8, Option<u8>, Option<bool>),
+        Delete(u8),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0..5u8, any::<u8>()).prop_map(|(day, title)| Op::Add(day, title)),
+            (0..12u8, proptest::option::of(0..5u8), proptest::option::of(any::<bool>()))
+                .prop_map(|(id, day, done)| Op::Update(id, day, done)),
+            (0..12u8).prop_map(Op::Delete),
+        ]
+    }
+
+    fn day(n: u8) -> Date {
+        date("2018-12-01").plus_days(n.into()).unwrap()
+    }
+
+    proptest! {
+        /// `TodoList` behaves like a plain vector of entries searched linearly.
+        #[test]
+        fn behaves_like_a_vector(ops in proptest::collection::vec(op(), 0..60)) {
+            let mut list = TodoList::default();
+            let mut model: Vec<Entry> = Vec::new();
+            let mut next_id = 1u64;
+            for op in ops {
+                match op {
+                    Op::Add(d, t) => {
+                        let added = list.add_entry(new_entry(&day(d).to_string(), &format!("t{t}"))).unwrap().clone();
+                        prop_assert_eq!(added.id, EntryId(next_id));
+                        model.push(added);
+                        next_id += 1;
+                    }
+                    Op::Update(id, d, done) => {
+                        let changes = Changes { date: d.map(day), done, ..Changes::default() };
+                        let result = list.update_entry(EntryId(id.into()), changes).map(Entry::clone);
+                        match model.iter_mut().find(|e| e.id == EntryId(id.into())) {
+                            Some(entry) => {
+                                if let Some(d) = d { entry.date = day(d); }
+                                if let Some(done) = done { entry.done = done; }
+                                prop_assert_eq!(result, Ok(entry.clone()));
+                            }
+                            None => prop_assert!(result.is_err()),
+                        }
+                    }
+                    Op::Delete(id) => {
+                        let result = list.delete_entry(EntryId(id.into()));
+                        let position = model.iter().position(|e| e.id == EntryId(id.into()));
+                        prop_assert_eq!(result.is_ok(), position.is_some());
+                        if let Some(position) = position { model.remove(position); }
+                    }
+                }
+                prop_assert_eq!(list.size(), model.len());
+                for d in 0..5 {
+                    let expected: Vec<_> = model.iter().filter(|e| e.date == day(d)).collect();
+                    let actual: Vec<_> = list.entries(day(d)).collect();
+                    prop_assert_eq!(actual, expected);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,413 @@
+//! One actor per list: the book's `Todo.Server`.
+//!
+//! A `ListActor` owns one `TodoList` and handles the messages of its bounded mailbox one at a
+//! time, so there are no races inside a list. It loads its list as its first act, after it is
+//! spawned, so its creator never waits for storage. Writes are applied in memory, handed to the
+//! list's database worker, and acknowledged by that worker after the commit: the actor moves on
+//! to its next message without waiting for the disk, yet no reply reveals an uncommitted write.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::database::{Ack, Change, Database, ListSync, StorageError, StoredList, Write};
+use crate::list::{Changes, Date, Entry, EntryId, ListError, ListName, NewEntry, TodoList};
+
+/// What a list actor can be asked to do.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// Add an entry; a repeated `idempotency_key` returns the entry it first created.
+    AddEntry {
+        /// The new entry's fields.
+        entry: NewEntry,
+        /// The client's `Idempotency-Key`, if it sent one.
+        idempotency_key: Option<String>,
+    },
+    /// Read entries.
+    Entries(EntriesQuery),
+    /// Read one entry.
+    Entry(EntryId),
+    /// Change some fields of an entry.
+    UpdateEntry {
+        /// Which entry.
+        id: EntryId,
+        /// The fields to change.
+        changes: Changes,
+    },
+    /// Delete one entry.
+    DeleteEntry(EntryId),
+    /// Delete every entry.
+    Clear,
+}
+
+/// Which entries to read.
+#[derive(Debug, Clone, Copy)]
+pub enum EntriesQuery {
+    /// Every entry, in id order.
+    All,
+    /// The entries on one date.
+    On(Date),
+    /// The entries from one date to another, both included.
+    Between(Date, Date),
+}
+
+/// A successful answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// An entry added by `AddEntry`; `replayed` when an idempotency key matched an earlier add.
+    Created {
+        /// The entry.
+        entry: Entry,
+        /// Whether this is the answer to an earlier request with the same key.
+        replayed: bool,
+    },
+    /// One entry, as read or as updated.
+    Entry(Entry),
+    /// The entries a query asked for.
+    Entries(Vec<Entry>),
+    /// A delete or clear that is done.
+    Done,
+}
+
+/// Why a request to a list failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ServerError {
+    /// No entry has this id.
+    #[error("entry {0} not found")]
+    NotFound(EntryId),
+    /// The list has used up every id.
+    #[error("the list has run out of entry ids")]
+    IdsExhausted,
+    /// The idempotency key created an entry that has since been deleted.
+    #[error("the entry created with this idempotency key has been deleted")]
+    IdempotentEntryDeleted,
+    /// Storage failed; the write, if any, is not stored.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The call got no answer within its timeout; a write may still be stored.
+    #[error("the list did not answer in time")]
+    Timeout,
+    /// The mailbox is full and the request was a cast.
+    #[error("the list is overloaded")]
+    Overloaded,
+    /// The actor panicked while handling the request; it restarts from storage on next use.
+    #[error("the list failed while handling the request")]
+    Crashed,
+}
+
+impl From<ListError> for ServerError {
+    fn from(error: ListError) -> ServerError {
+        match error {
+            ListError::NotFound(id) => ServerError::NotFound(id),
+            ListError::IdsExhausted => ServerError::IdsExhausted,
+        }
+    }
+}
+
+/// The result a caller waits for.
+type Response = Result<Reply, ServerError>;
+
+/// One request in a mailbox; `respond_to` is `None` for a cast.
+struct ListMessage {
+    command: Command,
+    respond_to: Option<oneshot::Sender<Response>>,
+}
+
+/// Asked by an idle actor whether it may stop: given its list, its id, and a test that its
+/// mailbox is empty with no sender left but its owner's. Returns true when the owner has
+/// forgotten the actor, which must then stop.
+pub type RetireFn = Box<dyn Fn(&ListName, u64, &dyn Fn() -> bool) -> bool + Send + Sync>;
+
+/// What every list actor shares: storage, limits and counters.
+pub struct ActorContext {
+    /// The database pool.
+    pub database: Database,
+    /// Capacity of each mailbox.
+    pub mailbox_capacity: usize,
+    /// How long an actor waits for a message before asking to retire.
+    pub idle_timeout: Duration,
+    /// Asked when an actor has been idle for `idle_timeout`.
+    pub retire: RetireFn,
+    /// Counters for metrics and tests.
+    pub stats: ActorStats,
+}
+
+/// Counters kept by the list actors.
+#[derive(Debug, Default)]
+pub struct ActorStats {
+    started: AtomicU64,
+    live: AtomicI64,
+    skipped: AtomicU64,
+}
+
+impl ActorStats {
+    /// Actors started since the server started.
+    pub fn started(&self) -> u64 {
+        self.started.load(Ordering::Relaxed)
+    }
+
+    /// Actors running now.
+    pub fn live(&self) -> u64 {
+        self.live.load(Ordering::Relaxed).max(0) as u64
+    }
+
+    /// Requests dropped unexecuted because their caller had already left.
+    pub fn skipped(&self) -> u64 {
+        self.skipped.load(Ordering::Relaxed)
+    }
+}
+
+/// A handle to one list's actor. Cloning is cheap; the actor stops after the last clone is dropped.
+#[derive(Clone)]
+pub struct ListHandle {
+    sender: mpsc::Sender<ListMessage>,
+    actor_id: u64,
+}
+
+/// Why a send did not reach the actor.
+pub enum SendError {
+    /// The actor has stopped; the command is given back so it can go to a new actor.
+    Stopped(Command),
+    /// The request failed for a reason a new actor would not change.
+    Failed(ServerError),
+}
+
+impl ListHandle {
+    /// Starts the actor for `name` and returns at once; the actor loads the list itself.
+    pub fn spawn(name: ListName, context: Arc<ActorContext>) -> ListHandle {
+        static NEXT_ACTOR_ID: AtomicU64 = AtomicU64::new(1);
+        let actor_id = NEXT_ACTOR_ID.fetch_add(1, Ordering::Relaxed);
+        let (sender, inbox) = mpsc::channel(context.mailbox_capacity.max(1));
+        context.stats.started.fetch_add(1, Ordering::Relaxed);
+        context.stats.live.fetch_add(1, Ordering::Relaxed);
+        let actor = ListActor { name, actor_id, context, state: None };
+        tokio::spawn(actor.run(inbox));
+        ListHandle { sender, actor_id }
+    }
+
+    /// Sends a command and waits for its reply until `deadline`: first for a mailbox slot
+    /// (backpressure), then for the answer.
+    pub async fn call(&self, command: Command, deadline: Instant) -> Result<Reply, SendError> {
+        let (respond_to, response) = oneshot::channel();
+        let message = ListMessage { command, respond_to: Some(respond_to) };
+        match tokio::time::timeout_at(deadline, self.sender.send(message)).await {
+            Err(_elapsed) => return Err(SendError::Failed(ServerError::Timeout)),
+            Ok(Err(closed)) => return Err(SendError::Stopped(closed.0.command)),
+            Ok(Ok(())) => {}
+        }
+        match tokio::time::timeout_at(deadline, response).await {
+            Err(_elapsed) => Err(SendError::Failed(ServerError::Timeout)),
+            Ok(Err(_dropped)) => Err(SendError::Failed(ServerError::Crashed)),
+            Ok(Ok(response)) => response.map_err(SendError::Failed),
+        }
+    }
+
+    /// Queues a command without waiting for it; fails at once when the mailbox is full.
+    pub fn cast(&self, command: Command) -> Result<(), SendError> {
+        let message = ListMessage { command, respond_to: None };
+        match self.sender.try_send(message) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => Err(SendError::Failed(ServerError::Overloaded)),
+            Err(mpsc::error::TrySendError::Closed(message)) => Err(SendError::Stopped(message.command)),
+        }
+    }
+
+    /// Whether the actor has stopped (after a panic), so the handle is of no more use.
+    pub fn is_closed(&self) -> bool {
+        self.sender.is_closed()
+    }
+
+    /// A number that tells this actor apart from every other actor of this process.
+    pub fn actor_id(&self) -> u64 {
+        self.actor_id
+    }
+
+    /// Messages waiting in the mailbox.
+    pub fn mailbox_depth(&self) -> usize {
+        self.sender.max_capacity() - self.sender.capacity()
+    }
+}
+
+/// The in-memory state of a loaded list.
+struct Loaded {
+    list: TodoList,
+    idempotency_keys: HashMap<String, EntryId>,
+    /// Shared with the database worker; replaced on every reload.
+    sync: Arc<ListSync>,
+    /// The number of the last write sent to the worker.
+    seq: u64,
+}
+
+struct ListActor {
+    name: ListName,
+    actor_id: u64,
+    context: Arc<ActorContext>,
+    /// `None` until loaded, and again after storage failed to load it.
+    state: Option<Loaded>,
+}
+
+impl ListActor {
+    async fn run(mut self, mut inbox: mpsc::Receiver<ListMessage>) {
+        // Load before serving; callers' messages wait in the mailbox meanwhile.
+        let _ = self.loaded().await;
+        loop {
+            let message = match tokio::time::timeout(self.context.idle_timeout, inbox.recv()).await {
+                Ok(Some(message)) => message,
+                Ok(None) => break,
+                Err(_idle) if self.retire(&inbox) => break,
+                Err(_idle) => continue,
+            };
+            self.handle(message).await;
+        }
+    }
+
+    /// Asks the owner to forget this idle actor; true means stop now.
+    fn retire(&self, inbox: &mpsc::Receiver<ListMessage>) -> bool {
+        let unused = || inbox.is_empty() && inbox.sender_strong_count() == 1;
+        (self.context.retire)(&self.name, self.actor_id, &unused)
+    }
+
+    async fn handle(&mut self, message: ListMessage) {
+        let ListMessage { command, respond_to } = message;
+        if respond_to.as_ref().is_some_and(oneshot::Sender::is_closed) {
+            self.context.stats.skipped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if let Err(error) = self.loaded().await {
+            return reply_now(respond_to, Err(error.into()));
+        }
+        #[cfg(any(test, feature = "fault-injection"))]
+        crate::fault::maybe_panic(&command);
+        match command {
+            Command::AddEntry { entry, idempotency_key } => self.add_entry(entry, idempotency_key, respond_to).await,
+            Command::Entries(query) => self.entries(query, respond_to).await,
+            Command::Entry(id) => self.entry(id, respond_to).await,
+            Command::UpdateEntry { id, changes } => self.update_entry(id, changes, respond_to).await,
+            Command::DeleteEntry(id) => self.delete_entry(id, respond_to).await,
+            Command::Clear => self.clear(respond_to).await,
+        }
+    }
+
+    async fn add_entry(&mut self, entry: NewEntry, key: Option<String>, respond_to: Option<oneshot::Sender<Response>>) {
+        let state = self.state();
+        if let Some(id) = key.as_ref().and_then(|key| state.idempotency_keys.get(key)) {
+            let replayed = match state.list.entry(*id) {
+                Some(entry) => Ok(Reply::Created { entry: entry.clone(), replayed: true }),
+                None => Err(ServerError::IdempotentEntryDeleted),
+            };
+            return self.read(replayed, respond_to).await;
+        }
+        let entry = match state.list.add_entry(entry) {
+            Ok(entry) => entry.clone(),
+            Err(error) => return reply_now(respond_to, Err(error.into())),
+        };
+        if let Some(key) = &key {
+            state.idempotency_keys.insert(key.clone(), entry.id);
+        }
+        let change = Change::Add { entry: entry.clone(), next_id: state.list.next_id(), idempotency_key: key };
+        self.write(change, Reply::Created { entry, replayed: false }, respond_to).await;
+    }
+
+    async fn entries(&mut self, query: EntriesQuery, respond_to: Option<oneshot::Sender<Response>>) {
+        let list = &self.state().list;
+        let entries = match query {
+            EntriesQuery::All => list.all_entries().cloned().collect(),
+            EntriesQuery::On(date) => list.entries(date).cloned().collect(),
+            EntriesQuery::Between(from, to) => list.entries_between(from..=to).cloned().collect(),
+        };
+        self.read(Ok(Reply::Entries(entries)), respond_to).await;
+    }
+
+    async fn entry(&mut self, id: EntryId, respond_to: Option<oneshot::Sender<Response>>) {
+        let entry = self.state().list.entry(id).cloned().ok_or(ServerError::NotFound(id));
+        self.read(entry.map(Reply::Entry), respond_to).await;
+    }
+
+    async fn update_entry(&mut self, id: EntryId, changes: Changes, respond_to: Option<oneshot::Sender<Response>>) {
+        match self.state().list.update_entry(id, changes) {
+            Ok(entry) => {
+                let entry = entry.clone();
+                self.write(Change::Update(entry.clone()), Reply::Entry(entry), respond_to).await;
+            }
+            Err(error) => reply_now(respond_to, Err(error.into())),
+        }
+    }
+
+    async fn delete_entry(&mut self, id: EntryId, respond_to: Option<oneshot::Sender<Response>>) {
+        match self.state().list.delete_entry(id) {
+            Ok(_) => self.write(Change::Delete(id), Reply::Done, respond_to).await,
+            Err(error) => reply_now(respond_to, Err(error.into())),
+        }
+    }
+
+    async fn clear(&mut self, respond_to: Option<oneshot::Sender<Response>>) {
+        self.state().list.clear();
+        self.write(Change::Clear, Reply::Done, respond_to).await;
+    }
+
+    /// Answers a read: at once when every write it has seen is committed, otherwise through the
+    /// worker, after those writes commit.
+    async fn read(&mut self, response: Response, respond_to: Option<oneshot::Sender<Response>>) {
+        let state = self.state();
+        if state.sync.committed() == state.seq {
+            return reply_now(respond_to, response);
+        }
+        let sync = state.sync.clone();
+        let name = self.name.clone();
+        self.context.database.after_writes(&name, sync, reply_after_commit(respond_to, response)).await;
+    }
+
+    /// Hands a change to the database; the worker replies once it is committed.
+    async fn write(&mut self, change: Change, reply: Reply, respond_to: Option<oneshot::Sender<Response>>) {
+        let list = self.name.clone();
+        let state = self.state();
+        state.seq += 1;
+        let write = Write {
+            list,
+            change,
+            sync: state.sync.clone(),
+            seq: state.seq,
+            ack: reply_after_commit(respond_to, Ok(reply)),
+        };
+        self.context.database.write(write).await;
+    }
+
+    /// Loads the list if it is not in memory, or reloads it after a failed write.
+    async fn loaded(&mut self) -> Result<(), StorageError> {
+        if self.state.as_ref().is_some_and(|state| !state.sync.failed()) {
+            return Ok(());
+        }
+        self.state = None;
+        let StoredList { list, idempotency_keys } = self.context.database.load(&self.name).await?;
+        self.state = Some(Loaded { list, idempotency_keys, sync: Arc::default(), seq: 0 });
+        Ok(())
+    }
+
+    fn state(&mut self) -> &mut Loaded {
+        self.state.as_mut().expect("handle loads the list before any command runs")
+    }
+}
+
+impl Drop for ListActor {
+    fn drop(&mut self) {
+        self.context.stats.live.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn reply_now(respond_to: Option<oneshot::Sender<Response>>, response: Response) {
+    if let Some(respond_to) = respond_to {
+        let _ = respond_to.send(response);
+    }
+}
+
+/// An acknowledgement that sends `response` once the commit succeeded, or the storage error.
+fn reply_after_commit(respond_to: Option<oneshot::Sender<Response>>, response: Response) -> Ack {
+    Box::new(move |outcome: Result<(), StorageError>| {
+        let response = outcome.map_err(ServerError::from).and(response);
+        reply_now(respond_to, response);
+    })
+}
