@@ -30,14 +30,14 @@ impl App {
     /// Stops everything, returning once every queued write is committed and storage is closed.
     pub async fn shutdown(self) {
         let App { cache, database_closed } = self;
-        cache.shutdown();
-        drop(cache);
+        cache.shutdown().await;
+        cache.database().close().await;
         database_closed.wait().await;
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::list::{Date, EntryId, ListName, NewEntry, Title};
     use crate::server::{Command, EntriesQuery, Reply};

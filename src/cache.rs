@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::config::ListsConfig;
 use crate::database::Database;
@@ -41,6 +43,8 @@ impl Cache {
                     None => false,
                 }),
                 stats: ActorStats::default(),
+                shutdown: CancellationToken::new(),
+                tracker: TaskTracker::new(),
             };
             CacheShared {
                 lists: Mutex::new(HashMap::new()),
@@ -66,6 +70,7 @@ impl Cache {
     pub async fn call(&self, name: &ListName, mut command: Command) -> Result<Reply, ServerError> {
         let deadline = Instant::now() + self.shared.config.call_timeout;
         loop {
+            self.refuse_after_shutdown()?;
             match self.server_process(name).call(command, deadline).await {
                 Ok(reply) => return Ok(reply),
                 Err(SendError::Failed(error)) => return Err(error),
@@ -78,6 +83,7 @@ impl Cache {
     /// Queues `command` for the list without waiting; fails at once if its mailbox is full.
     pub fn cast(&self, name: &ListName, mut command: Command) -> Result<(), ServerError> {
         loop {
+            self.refuse_after_shutdown()?;
             match self.server_process(name).cast(command) {
                 Ok(()) => return Ok(()),
                 Err(SendError::Failed(error)) => return Err(error),
@@ -111,10 +117,23 @@ impl Cache {
         &self.shared.context.database
     }
 
-    /// Forgets every actor. Each finishes the messages already in its mailbox, hands their
-    /// writes to the database, and stops; the database then commits them and closes.
-    pub fn shutdown(&self) {
+    /// Stops every actor and returns once all have stopped. Each first finishes the messages
+    /// already in its mailbox and hands their writes to the database.
+    pub async fn shutdown(&self) {
+        let context = &self.shared.context;
+        context.shutdown.cancel();
         self.shared.lock().clear();
+        context.tracker.close();
+        context.tracker.wait().await;
+    }
+
+    /// A stopped actor refuses messages, so without this check a request arriving during
+    /// shutdown would start actor after actor.
+    fn refuse_after_shutdown(&self) -> Result<(), ServerError> {
+        match self.shared.context.shutdown.is_cancelled() {
+            true => Err(ServerError::ShuttingDown),
+            false => Ok(()),
+        }
     }
 }
 
@@ -135,5 +154,93 @@ impl CacheShared {
             return true;
         }
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::app::tests::{add, name, start};
+    use crate::server::{Command, EntriesQuery, Reply};
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn one_actor_per_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = start(dir.path());
+        let bob = app.cache().server_process(&name("bob"));
+        let bob_again = app.cache().server_process(&name("bob"));
+        let alice = app.cache().server_process(&name("alice"));
+        assert_eq!(bob.actor_id(), bob_again.actor_id());
+        assert_ne!(bob.actor_id(), alice.actor_id());
+        assert_eq!(app.cache().stats().started(), 2);
+        app.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_first_requests_start_one_actor() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = start(dir.path());
+        let barrier = Arc::new(tokio::sync::Barrier::new(100));
+        let tasks: Vec<_> = (0..100)
+            .map(|_| {
+                let (cache, barrier) = (app.cache().clone(), barrier.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    cache.server_process(&name("popular")).actor_id()
+                })
+            })
+            .collect();
+        let mut actor_ids = Vec::new();
+        for task in tasks {
+            actor_ids.push(task.await.unwrap());
+        }
+        actor_ids.dedup();
+        assert_eq!(actor_ids.len(), 1);
+        assert_eq!(app.cache().stats().started(), 1);
+        app.shutdown().await;
+    }
+
+    /// The seeds: a long `init` must not block the creator. Another connection holds SQLite's
+    /// write lock, so the only worker stalls on a commit and every load queued behind it waits;
+    /// spawning must still return, and calls wait in the mailbox until the lock goes. One runtime
+    /// thread keeps the order of events deterministic: actors run only when the test yields.
+    #[tokio::test]
+    async fn spawning_does_not_wait_for_the_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = start(dir.path());
+        app.cache().call(&name("slow"), add("2018-12-19", "Dentist")).await.unwrap();
+        app.shutdown().await;
+        let mut config = crate::config::Config::with_data_dir(dir.path());
+        config.database.workers = 1;
+        let app = crate::app::App::start(config).unwrap();
+        let blocker = rusqlite::Connection::open(dir.path().join(crate::database::sqlite::DATABASE_FILE)).unwrap();
+        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+        app.cache().cast(&name("other"), add("2018-12-19", "stalls the worker")).unwrap();
+        // Once the actor takes this read from its mailbox, it has handed the write to the worker,
+        // so the loads below queue behind the stalled commit.
+        let cache = app.cache().clone();
+        let read_other = tokio::spawn(async move { cache.call(&name("other"), Command::Entries(EntriesQuery::All)).await });
+        while app.cache().server_process(&name("other")).mailbox_depth() > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+
+        let handles: Vec<_> = (0..10).map(|n| app.cache().server_process(&name(&format!("slow{n}")))).collect();
+        assert_eq!(handles.len(), 10, "spawning returned while every load is blocked");
+        drop(handles);
+        let cache = app.cache().clone();
+        let mut call = tokio::spawn(async move { cache.call(&name("slow"), Command::Entries(EntriesQuery::All)).await });
+        tokio::task::yield_now().await;
+        assert!(is_pending(&mut call).await, "the call waits for the load");
+
+        blocker.execute_batch("COMMIT").unwrap();
+        drop(blocker);
+        let Ok(Ok(Reply::Entries(entries))) = call.await else { panic!("the call is answered after the load") };
+        assert_eq!(entries.len(), 1);
+        assert!(matches!(read_other.await, Ok(Ok(Reply::Entries(entries))) if entries.len() == 1));
+        app.shutdown().await;
+    }
+
+    async fn is_pending<T>(task: &mut tokio::task::JoinHandle<T>) -> bool {
+        tokio::time::timeout(std::time::Duration::ZERO, task).await.is_err()
     }
 }

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::database::{Ack, Change, Database, ListSync, StorageError, StoredList, Write};
 use crate::list::{Changes, Date, Entry, EntryId, ListError, ListName, NewEntry, TodoList};
@@ -97,6 +99,9 @@ pub enum ServerError {
     /// The actor panicked while handling the request; it restarts from storage on next use.
     #[error("the list failed while handling the request")]
     Crashed,
+    /// The server is shutting down and takes no new requests.
+    #[error("the server is shutting down")]
+    ShuttingDown,
 }
 
 impl From<ListError> for ServerError {
@@ -134,6 +139,10 @@ pub struct ActorContext {
     pub retire: RetireFn,
     /// Counters for metrics and tests.
     pub stats: ActorStats,
+    /// Cancelled at shutdown: every actor then closes its mailbox, drains it, and stops.
+    pub shutdown: CancellationToken,
+    /// Tracks the actor tasks, so shutdown can wait for all of them.
+    pub tracker: TaskTracker,
 }
 
 /// Counters kept by the list actors.
@@ -184,8 +193,8 @@ impl ListHandle {
         let (sender, inbox) = mpsc::channel(context.mailbox_capacity.max(1));
         context.stats.started.fetch_add(1, Ordering::Relaxed);
         context.stats.live.fetch_add(1, Ordering::Relaxed);
-        let actor = ListActor { name, actor_id, context, state: None };
-        tokio::spawn(actor.run(inbox));
+        let actor = ListActor { name, actor_id, context: context.clone(), state: None };
+        context.tracker.spawn(actor.run(inbox));
         ListHandle { sender, actor_id }
     }
 
@@ -254,8 +263,17 @@ impl ListActor {
     async fn run(mut self, mut inbox: mpsc::Receiver<ListMessage>) {
         // Load before serving; callers' messages wait in the mailbox meanwhile.
         let _ = self.loaded().await;
+        let shutdown = self.context.shutdown.clone();
         loop {
-            let message = match tokio::time::timeout(self.context.idle_timeout, inbox.recv()).await {
+            let message = tokio::select! {
+                received = tokio::time::timeout(self.context.idle_timeout, inbox.recv()) => received,
+                // Closing refuses new messages but keeps those queued, which are drained below.
+                () = shutdown.cancelled(), if !inbox.is_closed() => {
+                    inbox.close();
+                    continue;
+                }
+            };
+            let message = match message {
                 Ok(Some(message)) => message,
                 Ok(None) => break,
                 Err(_idle) if self.retire(&inbox) => break,

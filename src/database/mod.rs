@@ -128,6 +128,13 @@ impl Database {
         Ok(())
     }
 
+    /// Tells every worker to commit what is queued and stop; later requests get `Unavailable`.
+    pub async fn close(&self) {
+        for worker in self.workers.iter() {
+            let _ = worker.send(WorkerMessage::Close).await;
+        }
+    }
+
     /// Counters of commits and writes, shared by all workers.
     pub fn stats(&self) -> &DatabaseStats {
         &self.stats

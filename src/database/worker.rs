@@ -91,6 +91,8 @@ pub enum WorkerMessage {
     Ping {
         respond_to: oneshot::Sender<Result<(), StorageError>>,
     },
+    /// Commit what came before, then stop.
+    Close,
 }
 
 /// A handle to one worker thread.
@@ -160,6 +162,7 @@ impl WorkerActor {
                 match message {
                     WorkerMessage::Write(write) => group.push(Pending::Write(write)),
                     WorkerMessage::AfterWrites { sync, ack } => group.push(Pending::After(sync, ack)),
+                    WorkerMessage::Close => inbox.close(),
                     read => {
                         // Reads see committed state only, so the group before them commits first.
                         self.flush(&mut group);
@@ -183,8 +186,8 @@ impl WorkerActor {
             WorkerMessage::Ping { respond_to } => {
                 let _ = respond_to.send(self.with_storage(Storage::ping));
             }
-            WorkerMessage::Write(_) | WorkerMessage::AfterWrites { .. } => {
-                unreachable!("writes are grouped by run, never handled as reads")
+            WorkerMessage::Write(_) | WorkerMessage::AfterWrites { .. } | WorkerMessage::Close => {
+                unreachable!("run handles writes and close itself")
             }
         }
     }
