@@ -1,38 +1,96 @@
 //! `App`: the whole server, started in dependency order and shut down in reverse.
 //!
 //! Start: database, then cache, then web. Shutdown follows ownership: the web server stops
-//! accepting and finishes its requests, the cache forgets its actors, each actor drains its
-//! mailbox and hands its writes to the database, and the workers commit them and exit.
+//! accepting and finishes its requests, the cache stops its actors (each first drains its
+//! mailbox and hands its writes to the database), and the workers commit them and exit.
+
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 use crate::cache::Cache;
 use crate::config::Config;
-use crate::database::{Database, DatabaseClosed, StartError};
+use crate::database::{Database, DatabaseClosed, OpenError};
+use crate::web::{self, AppState};
 
 /// A running server.
 pub struct App {
     cache: Cache,
     database_closed: DatabaseClosed,
+    local_addr: SocketAddr,
+    stop_web: oneshot::Sender<()>,
+    web: JoinHandle<()>,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Storage could not be opened.
+    #[error(transparent)]
+    Database(#[from] OpenError),
+    /// The HTTP address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 impl App {
-    /// Opens storage and starts the actor system.
-    pub fn start(config: Config) -> Result<App, StartError> {
+    /// Opens storage, starts the actor system, and serves HTTP on `config.web.addr`.
+    pub async fn start(config: Config) -> Result<App, StartError> {
         let (database, database_closed) = Database::start(config.database)?;
         let cache = Cache::new(database, config.lists);
-        Ok(App { cache, database_closed })
+        let addr = config.web.addr;
+        let bind_error = |source| StartError::Bind { addr, source };
+        let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+        let local_addr = listener.local_addr().map_err(bind_error)?;
+        let router = web::router(AppState::new(cache.clone()), &config.web);
+        let (stop_web, stopped) = oneshot::channel::<()>();
+        let web = tokio::spawn(web::serve(listener, router, async move {
+            let _ = stopped.await;
+        }));
+        tracing::info!(%local_addr, "listening");
+        Ok(App {
+            cache,
+            database_closed,
+            local_addr,
+            stop_web,
+            web,
+        })
     }
 
-    /// The cache of list actors, the way into the system.
+    /// The address the HTTP server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The cache of list actors, the way into the system without HTTP.
     pub fn cache(&self) -> &Cache {
         &self.cache
     }
 
     /// Stops everything, returning once every queued write is committed and storage is closed.
     pub async fn shutdown(self) {
-        let App { cache, database_closed } = self;
+        let App {
+            cache,
+            database_closed,
+            stop_web,
+            web,
+            ..
+        } = self;
+        let _ = stop_web.send(());
+        if let Err(error) = web.await {
+            tracing::error!(%error, "the web server task failed");
+        }
         cache.shutdown().await;
         cache.database().close().await;
         database_closed.wait().await;
+        tracing::info!("stopped; every queued write is committed");
     }
 }
 
@@ -42,13 +100,24 @@ pub(crate) mod tests {
     use crate::list::{Date, EntryId, ListName, NewEntry, Title};
     use crate::server::{Command, EntriesQuery, Reply};
 
-    pub(crate) fn start(dir: &std::path::Path) -> App {
-        App::start(Config::with_data_dir(dir)).expect("app starts on a fresh directory")
+    pub(crate) fn config(dir: &std::path::Path) -> Config {
+        let mut config = Config::with_data_dir(dir);
+        config.web.addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        config
+    }
+
+    pub(crate) async fn start(dir: &std::path::Path) -> App {
+        App::start(config(dir))
+            .await
+            .expect("app starts on a fresh directory")
     }
 
     pub(crate) fn add(day: &str, title: &str) -> Command {
         let entry = NewEntry::new(Date::parse(day).unwrap(), Title::parse(title).unwrap());
-        Command::AddEntry { entry, idempotency_key: None }
+        Command::AddEntry {
+            entry,
+            idempotency_key: None,
+        }
     }
 
     pub(crate) fn name(text: &str) -> ListName {
@@ -56,8 +125,15 @@ pub(crate) mod tests {
     }
 
     async fn all_titles(app: &App, list: &str) -> Vec<(u64, String)> {
-        match app.cache().call(&name(list), Command::Entries(EntriesQuery::All)).await {
-            Ok(Reply::Entries(entries)) => entries.into_iter().map(|e| (e.id.get(), e.title.to_string())).collect(),
+        match app
+            .cache()
+            .call(&name(list), Command::Entries(EntriesQuery::All))
+            .await
+        {
+            Ok(Reply::Entries(entries)) => entries
+                .into_iter()
+                .map(|e| (e.id.get(), e.title.to_string()))
+                .collect(),
             other => panic!("unexpected reply {other:?}"),
         }
     }
@@ -65,30 +141,48 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn entries_survive_a_restart_and_ids_continue() {
         let dir = tempfile::tempdir().unwrap();
-        let app = start(dir.path());
+        let app = start(dir.path()).await;
         for title in ["Dentist", "Movies"] {
-            app.cache().call(&name("bob"), add("2018-12-19", title)).await.unwrap();
+            app.cache()
+                .call(&name("bob"), add("2018-12-19", title))
+                .await
+                .unwrap();
         }
-        app.cache().call(&name("bob"), Command::DeleteEntry(EntryId::new(2).unwrap())).await.unwrap();
+        app.cache()
+            .call(&name("bob"), Command::DeleteEntry(EntryId::new(2).unwrap()))
+            .await
+            .unwrap();
         app.shutdown().await;
 
-        let app = start(dir.path());
+        let app = start(dir.path()).await;
         assert_eq!(all_titles(&app, "bob").await, [(1, "Dentist".to_string())]);
-        let reply = app.cache().call(&name("bob"), add("2018-12-20", "Shopping")).await.unwrap();
-        let Reply::Created { entry, .. } = reply else { panic!("add answers Created") };
-        assert_eq!(entry.id.get(), 3, "ids are never reused, also across restarts");
+        let reply = app
+            .cache()
+            .call(&name("bob"), add("2018-12-20", "Shopping"))
+            .await
+            .unwrap();
+        let Reply::Created { entry, .. } = reply else {
+            panic!("add answers Created")
+        };
+        assert_eq!(
+            entry.id.get(),
+            3,
+            "ids are never reused, also across restarts"
+        );
         app.shutdown().await;
     }
 
     #[tokio::test]
     async fn casts_queued_at_shutdown_are_committed() {
         let dir = tempfile::tempdir().unwrap();
-        let app = start(dir.path());
+        let app = start(dir.path()).await;
         for n in 0..200 {
-            app.cache().cast(&name("casts"), add("2018-12-19", &format!("cast {n}"))).unwrap();
+            app.cache()
+                .cast(&name("casts"), add("2018-12-19", &format!("cast {n}")))
+                .unwrap();
         }
         app.shutdown().await;
-        let app = start(dir.path());
+        let app = start(dir.path()).await;
         assert_eq!(all_titles(&app, "casts").await.len(), 200);
         app.shutdown().await;
     }
@@ -96,16 +190,19 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn a_second_app_on_the_same_directory_refuses_to_start() {
         let dir = tempfile::tempdir().unwrap();
-        let app = start(dir.path());
-        let second = App::start(Config::with_data_dir(dir.path()));
-        assert!(matches!(second, Err(StartError::Locked(_))));
+        let app = start(dir.path()).await;
+        let second = App::start(config(dir.path())).await;
+        assert!(matches!(
+            second,
+            Err(StartError::Database(OpenError::Locked(_)))
+        ));
         app.shutdown().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn each_writer_sees_its_writes_stored_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        let app = start(dir.path());
+        let app = start(dir.path()).await;
         let n_writers = 20;
         let n_writes = 50;
         let mut writers = Vec::new();
@@ -114,8 +211,12 @@ pub(crate) mod tests {
             writers.push(tokio::spawn(async move {
                 let mut ids = Vec::new();
                 for n in 0..n_writes {
-                    let reply = cache.call(&name("shared"), add("2018-12-19", &format!("{writer}:{n}"))).await;
-                    let Ok(Reply::Created { entry, .. }) = reply else { panic!("write failed: {reply:?}") };
+                    let reply = cache
+                        .call(&name("shared"), add("2018-12-19", &format!("{writer}:{n}")))
+                        .await;
+                    let Ok(Reply::Created { entry, .. }) = reply else {
+                        panic!("write failed: {reply:?}")
+                    };
                     ids.push(entry.id.get());
                 }
                 ids
@@ -123,11 +224,14 @@ pub(crate) mod tests {
         }
         for writer in writers {
             let ids = writer.await.unwrap();
-            assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "acknowledged ids increase: {ids:?}");
+            assert!(
+                ids.windows(2).all(|pair| pair[0] < pair[1]),
+                "acknowledged ids increase: {ids:?}"
+            );
         }
         app.shutdown().await;
 
-        let app = start(dir.path());
+        let app = start(dir.path()).await;
         let stored = all_titles(&app, "shared").await;
         assert_eq!(stored.len(), n_writers * n_writes);
         for writer in 0..n_writers {
@@ -136,7 +240,11 @@ pub(crate) mod tests {
                 .filter_map(|(_, title)| title.strip_prefix(&format!("{writer}:")))
                 .map(|n| n.parse().unwrap())
                 .collect();
-            assert_eq!(sequence, (0..n_writes).collect::<Vec<_>>(), "writer {writer} stored in send order");
+            assert_eq!(
+                sequence,
+                (0..n_writes).collect::<Vec<_>>(),
+                "writer {writer} stored in send order"
+            );
         }
         app.shutdown().await;
     }
@@ -144,17 +252,25 @@ pub(crate) mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_writes_are_committed_in_groups() {
         let dir = tempfile::tempdir().unwrap();
-        let app = start(dir.path());
+        let app = start(dir.path()).await;
         let writes = (0..1_000).map(|n| {
             let cache = app.cache().clone();
-            tokio::spawn(async move { cache.call(&name(&format!("list {}", n % 100)), add("2018-12-19", "x")).await })
+            tokio::spawn(async move {
+                cache
+                    .call(&name(&format!("list {}", n % 100)), add("2018-12-19", "x"))
+                    .await
+            })
         });
         for write in writes.collect::<Vec<_>>() {
             assert!(write.await.unwrap().is_ok());
         }
         let stats = app.cache().database().stats();
         assert_eq!(stats.writes_committed(), 1_000);
-        assert!(stats.commits() < 200, "1,000 concurrent writes took {} commits", stats.commits());
+        assert!(
+            stats.commits() < 200,
+            "1,000 concurrent writes took {} commits",
+            stats.commits()
+        );
         println!(
             "1,000 concurrent writes: {} commits, {:.1} writes per commit",
             stats.commits(),

@@ -104,7 +104,11 @@ impl Cache {
 
     /// Messages waiting in all mailboxes.
     pub fn mailbox_depth(&self) -> usize {
-        self.shared.lock().values().map(ListHandle::mailbox_depth).sum()
+        self.shared
+            .lock()
+            .values()
+            .map(ListHandle::mailbox_depth)
+            .sum()
     }
 
     /// Counters of the list actors.
@@ -141,14 +145,18 @@ impl CacheShared {
     fn lock(&self) -> MutexGuard<'_, HashMap<ListName, ListHandle>> {
         // A panic never happens while the lock is held (no user code runs under it), so a
         // poisoned lock still guards a consistent map.
-        self.lists.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.lists
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Forgets an idle actor if it is still the one registered for `name` and nobody else can
     /// reach it. Checked under the lock, because new handles are only cloned under it.
     fn retire(&self, name: &ListName, actor_id: u64, unused: &dyn Fn() -> bool) -> bool {
         let mut lists = self.lock();
-        let registered = lists.get(name).is_some_and(|handle| handle.actor_id() == actor_id);
+        let registered = lists
+            .get(name)
+            .is_some_and(|handle| handle.actor_id() == actor_id);
         if registered && unused() {
             lists.remove(name);
             return true;
@@ -166,7 +174,7 @@ mod tests {
     #[tokio::test]
     async fn one_actor_per_name() {
         let dir = tempfile::tempdir().unwrap();
-        let app = start(dir.path());
+        let app = start(dir.path()).await;
         let bob = app.cache().server_process(&name("bob"));
         let bob_again = app.cache().server_process(&name("bob"));
         let alice = app.cache().server_process(&name("alice"));
@@ -179,7 +187,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_first_requests_start_one_actor() {
         let dir = tempfile::tempdir().unwrap();
-        let app = start(dir.path());
+        let app = start(dir.path()).await;
         let barrier = Arc::new(tokio::sync::Barrier::new(100));
         let tasks: Vec<_> = (0..100)
             .map(|_| {
@@ -207,40 +215,65 @@ mod tests {
     #[tokio::test]
     async fn spawning_does_not_wait_for_the_load() {
         let dir = tempfile::tempdir().unwrap();
-        let app = start(dir.path());
-        app.cache().call(&name("slow"), add("2018-12-19", "Dentist")).await.unwrap();
+        let app = start(dir.path()).await;
+        app.cache()
+            .call(&name("slow"), add("2018-12-19", "Dentist"))
+            .await
+            .unwrap();
         app.shutdown().await;
-        let mut config = crate::config::Config::with_data_dir(dir.path());
+        let mut config = crate::app::tests::config(dir.path());
         config.database.workers = 1;
-        let app = crate::app::App::start(config).unwrap();
-        let blocker = rusqlite::Connection::open(dir.path().join(crate::database::sqlite::DATABASE_FILE)).unwrap();
+        let app = crate::app::App::start(config).await.unwrap();
+        let blocker =
+            rusqlite::Connection::open(dir.path().join(crate::database::sqlite::DATABASE_FILE))
+                .unwrap();
         blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
-        app.cache().cast(&name("other"), add("2018-12-19", "stalls the worker")).unwrap();
+        app.cache()
+            .cast(&name("other"), add("2018-12-19", "stalls the worker"))
+            .unwrap();
         // Once the actor takes this read from its mailbox, it has handed the write to the worker,
         // so the loads below queue behind the stalled commit.
         let cache = app.cache().clone();
-        let read_other = tokio::spawn(async move { cache.call(&name("other"), Command::Entries(EntriesQuery::All)).await });
+        let read_other = tokio::spawn(async move {
+            cache
+                .call(&name("other"), Command::Entries(EntriesQuery::All))
+                .await
+        });
         while app.cache().server_process(&name("other")).mailbox_depth() > 0 {
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
 
-        let handles: Vec<_> = (0..10).map(|n| app.cache().server_process(&name(&format!("slow{n}")))).collect();
-        assert_eq!(handles.len(), 10, "spawning returned while every load is blocked");
+        let handles: Vec<_> = (0..10)
+            .map(|n| app.cache().server_process(&name(&format!("slow{n}"))))
+            .collect();
+        assert_eq!(
+            handles.len(),
+            10,
+            "spawning returned while every load is blocked"
+        );
         drop(handles);
         let cache = app.cache().clone();
-        let mut call = tokio::spawn(async move { cache.call(&name("slow"), Command::Entries(EntriesQuery::All)).await });
+        let mut call = tokio::spawn(async move {
+            cache
+                .call(&name("slow"), Command::Entries(EntriesQuery::All))
+                .await
+        });
         tokio::task::yield_now().await;
         assert!(is_pending(&mut call).await, "the call waits for the load");
 
         blocker.execute_batch("COMMIT").unwrap();
         drop(blocker);
-        let Ok(Ok(Reply::Entries(entries))) = call.await else { panic!("the call is answered after the load") };
+        let Ok(Ok(Reply::Entries(entries))) = call.await else {
+            panic!("the call is answered after the load")
+        };
         assert_eq!(entries.len(), 1);
         assert!(matches!(read_other.await, Ok(Ok(Reply::Entries(entries))) if entries.len() == 1));
         app.shutdown().await;
     }
 
     async fn is_pending<T>(task: &mut tokio::task::JoinHandle<T>) -> bool {
-        tokio::time::timeout(std::time::Duration::ZERO, task).await.is_err()
+        tokio::time::timeout(std::time::Duration::ZERO, task)
+            .await
+            .is_err()
     }
 }

@@ -53,7 +53,9 @@ impl ListName {
             )));
         }
         if name.chars().all(|c| c == '.') {
-            return Err(ValidationError::ListName("dots alone are not a name".into()));
+            return Err(ValidationError::ListName(
+                "dots alone are not a name".into(),
+            ));
         }
         Ok(ListName(name.to_owned()))
     }
@@ -95,7 +97,9 @@ impl Title {
             )));
         }
         if title.chars().any(char::is_control) {
-            return Err(ValidationError::Title("control characters are not allowed".into()));
+            return Err(ValidationError::Title(
+                "control characters are not allowed".into(),
+            ));
         }
         Ok(Title(title.to_owned()))
     }
@@ -401,7 +405,10 @@ mod tests {
     }
 
     fn new_entry(day: &str, title: &str) -> NewEntry {
-        NewEntry::new(date(day), Title::parse(title).expect("test titles are valid"))
+        NewEntry::new(
+            date(day),
+            Title::parse(title).expect("test titles are valid"),
+        )
     }
 
     fn titles_on(list: &TodoList, day: &str) -> Vec<String> {
@@ -465,7 +472,10 @@ mod tests {
             list.update_entry(missing, Changes::default()),
             Err(ListError::NotFound(missing))
         );
-        assert_eq!(list.delete_entry(missing), Err(ListError::NotFound(missing)));
+        assert_eq!(
+            list.delete_entry(missing),
+            Err(ListError::NotFound(missing))
+        );
     }
 
     #[test]
@@ -505,7 +515,10 @@ mod tests {
     fn from_entries_never_hands_out_a_stored_id() {
         let stored = book_list().all_entries().cloned().collect::<Vec<_>>();
         let mut list = TodoList::from_entries(EntryId::FIRST, stored);
-        assert_eq!(list.add_entry(new_entry("2018-12-19", "x")).unwrap().id, EntryId(4));
+        assert_eq!(
+            list.add_entry(new_entry("2018-12-19", "x")).unwrap().id,
+            EntryId(4)
+        );
     }
 
     fn check<T: fmt::Debug>(parse: fn(&str) -> Result<T, ValidationError>, input: &str, ok: bool) {
@@ -570,7 +583,13 @@ mod tests {
 
     #[test]
     fn entry_ids_are_positive() {
-        for (input, ok) in [("1", true), ("0", false), ("-1", false), ("x", false), ("", false)] {
+        for (input, ok) in [
+            ("1", true),
+            ("0", false),
+            ("-1", false),
+            ("x", false),
+            ("", false),
+        ] {
             check(EntryId::parse, input, ok);
         }
         check(EntryId::parse, &u64::MAX.to_string(), false);
@@ -587,7 +606,11 @@ mod tests {
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
             (0..5u8, any::<u8>()).prop_map(|(day, title)| Op::Add(day, title)),
-            (0..12u8, proptest::option::of(0..5u8), proptest::option::of(any::<bool>()))
+            (
+                0..12u8,
+                proptest::option::of(0..5u8),
+                proptest::option::of(any::<bool>())
+            )
                 .prop_map(|(id, day, done)| Op::Update(id, day, done)),
             (0..12u8).prop_map(Op::Delete),
         ]

@@ -1,3 +1,43 @@
-fn main() {
-    println!("Hello, world!");
+//! The `todo` binary: parses the command line, starts logging, and runs the library.
+//! The only place that chooses exit codes: 0 on success, 1 on any error, 2 for bad usage.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use todo::cli::{Cli, CliCommand};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = match cli.command {
+        CliCommand::Serve(args) => {
+            init_tracing(&args.log);
+            runtime.block_on(todo::cli::serve(args))
+        }
+        command => runtime.block_on(todo::cli::run_client(command)),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|error| {
+        eprintln!("warning: ignoring log filter {filter:?}: {error}");
+        tracing_subscriber::EnvFilter::new("info")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

@@ -193,7 +193,12 @@ impl ListHandle {
         let (sender, inbox) = mpsc::channel(context.mailbox_capacity.max(1));
         context.stats.started.fetch_add(1, Ordering::Relaxed);
         context.stats.live.fetch_add(1, Ordering::Relaxed);
-        let actor = ListActor { name, actor_id, context: context.clone(), state: None };
+        let actor = ListActor {
+            name,
+            actor_id,
+            context: context.clone(),
+            state: None,
+        };
         context.tracker.spawn(actor.run(inbox));
         ListHandle { sender, actor_id }
     }
@@ -202,7 +207,10 @@ impl ListHandle {
     /// (backpressure), then for the answer.
     pub async fn call(&self, command: Command, deadline: Instant) -> Result<Reply, SendError> {
         let (respond_to, response) = oneshot::channel();
-        let message = ListMessage { command, respond_to: Some(respond_to) };
+        let message = ListMessage {
+            command,
+            respond_to: Some(respond_to),
+        };
         match tokio::time::timeout_at(deadline, self.sender.send(message)).await {
             Err(_elapsed) => return Err(SendError::Failed(ServerError::Timeout)),
             Ok(Err(closed)) => return Err(SendError::Stopped(closed.0.command)),
@@ -217,11 +225,18 @@ impl ListHandle {
 
     /// Queues a command without waiting for it; fails at once when the mailbox is full.
     pub fn cast(&self, command: Command) -> Result<(), SendError> {
-        let message = ListMessage { command, respond_to: None };
+        let message = ListMessage {
+            command,
+            respond_to: None,
+        };
         match self.sender.try_send(message) {
             Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => Err(SendError::Failed(ServerError::Overloaded)),
-            Err(mpsc::error::TrySendError::Closed(message)) => Err(SendError::Stopped(message.command)),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                Err(SendError::Failed(ServerError::Overloaded))
+            }
+            Err(mpsc::error::TrySendError::Closed(message)) => {
+                Err(SendError::Stopped(message.command))
+            }
         }
     }
 
@@ -290,7 +305,10 @@ impl ListActor {
     }
 
     async fn handle(&mut self, message: ListMessage) {
-        let ListMessage { command, respond_to } = message;
+        let ListMessage {
+            command,
+            respond_to,
+        } = message;
         if respond_to.as_ref().is_some_and(oneshot::Sender::is_closed) {
             self.context.stats.skipped.fetch_add(1, Ordering::Relaxed);
             return;
@@ -301,20 +319,33 @@ impl ListActor {
         #[cfg(any(test, feature = "fault-injection"))]
         crate::fault::maybe_panic(&command);
         match command {
-            Command::AddEntry { entry, idempotency_key } => self.add_entry(entry, idempotency_key, respond_to).await,
+            Command::AddEntry {
+                entry,
+                idempotency_key,
+            } => self.add_entry(entry, idempotency_key, respond_to).await,
             Command::Entries(query) => self.entries(query, respond_to).await,
             Command::Entry(id) => self.entry(id, respond_to).await,
-            Command::UpdateEntry { id, changes } => self.update_entry(id, changes, respond_to).await,
+            Command::UpdateEntry { id, changes } => {
+                self.update_entry(id, changes, respond_to).await
+            }
             Command::DeleteEntry(id) => self.delete_entry(id, respond_to).await,
             Command::Clear => self.clear(respond_to).await,
         }
     }
 
-    async fn add_entry(&mut self, entry: NewEntry, key: Option<String>, respond_to: Option<oneshot::Sender<Response>>) {
+    async fn add_entry(
+        &mut self,
+        entry: NewEntry,
+        key: Option<String>,
+        respond_to: Option<oneshot::Sender<Response>>,
+    ) {
         let state = self.state();
         if let Some(id) = key.as_ref().and_then(|key| state.idempotency_keys.get(key)) {
             let replayed = match state.list.entry(*id) {
-                Some(entry) => Ok(Reply::Created { entry: entry.clone(), replayed: true }),
+                Some(entry) => Ok(Reply::Created {
+                    entry: entry.clone(),
+                    replayed: true,
+                }),
                 None => Err(ServerError::IdempotentEntryDeleted),
             };
             return self.read(replayed, respond_to).await;
@@ -326,11 +357,27 @@ impl ListActor {
         if let Some(key) = &key {
             state.idempotency_keys.insert(key.clone(), entry.id);
         }
-        let change = Change::Add { entry: entry.clone(), next_id: state.list.next_id(), idempotency_key: key };
-        self.write(change, Reply::Created { entry, replayed: false }, respond_to).await;
+        let change = Change::Add {
+            entry: entry.clone(),
+            next_id: state.list.next_id(),
+            idempotency_key: key,
+        };
+        self.write(
+            change,
+            Reply::Created {
+                entry,
+                replayed: false,
+            },
+            respond_to,
+        )
+        .await;
     }
 
-    async fn entries(&mut self, query: EntriesQuery, respond_to: Option<oneshot::Sender<Response>>) {
+    async fn entries(
+        &mut self,
+        query: EntriesQuery,
+        respond_to: Option<oneshot::Sender<Response>>,
+    ) {
         let list = &self.state().list;
         let entries = match query {
             EntriesQuery::All => list.all_entries().cloned().collect(),
@@ -341,15 +388,30 @@ impl ListActor {
     }
 
     async fn entry(&mut self, id: EntryId, respond_to: Option<oneshot::Sender<Response>>) {
-        let entry = self.state().list.entry(id).cloned().ok_or(ServerError::NotFound(id));
+        let entry = self
+            .state()
+            .list
+            .entry(id)
+            .cloned()
+            .ok_or(ServerError::NotFound(id));
         self.read(entry.map(Reply::Entry), respond_to).await;
     }
 
-    async fn update_entry(&mut self, id: EntryId, changes: Changes, respond_to: Option<oneshot::Sender<Response>>) {
+    async fn update_entry(
+        &mut self,
+        id: EntryId,
+        changes: Changes,
+        respond_to: Option<oneshot::Sender<Response>>,
+    ) {
         match self.state().list.update_entry(id, changes) {
             Ok(entry) => {
                 let entry = entry.clone();
-                self.write(Change::Update(entry.clone()), Reply::Entry(entry), respond_to).await;
+                self.write(
+                    Change::Update(entry.clone()),
+                    Reply::Entry(entry),
+                    respond_to,
+                )
+                .await;
             }
             Err(error) => reply_now(respond_to, Err(error.into())),
         }
@@ -357,7 +419,10 @@ impl ListActor {
 
     async fn delete_entry(&mut self, id: EntryId, respond_to: Option<oneshot::Sender<Response>>) {
         match self.state().list.delete_entry(id) {
-            Ok(_) => self.write(Change::Delete(id), Reply::Done, respond_to).await,
+            Ok(_) => {
+                self.write(Change::Delete(id), Reply::Done, respond_to)
+                    .await
+            }
             Err(error) => reply_now(respond_to, Err(error.into())),
         }
     }
@@ -376,11 +441,19 @@ impl ListActor {
         }
         let sync = state.sync.clone();
         let name = self.name.clone();
-        self.context.database.after_writes(&name, sync, reply_after_commit(respond_to, response)).await;
+        self.context
+            .database
+            .after_writes(&name, sync, reply_after_commit(respond_to, response))
+            .await;
     }
 
     /// Hands a change to the database; the worker replies once it is committed.
-    async fn write(&mut self, change: Change, reply: Reply, respond_to: Option<oneshot::Sender<Response>>) {
+    async fn write(
+        &mut self,
+        change: Change,
+        reply: Reply,
+        respond_to: Option<oneshot::Sender<Response>>,
+    ) {
         let list = self.name.clone();
         let state = self.state();
         state.seq += 1;
@@ -396,17 +469,31 @@ impl ListActor {
 
     /// Loads the list if it is not in memory, or reloads it after a failed write.
     async fn loaded(&mut self) -> Result<(), StorageError> {
-        if self.state.as_ref().is_some_and(|state| !state.sync.failed()) {
+        if self
+            .state
+            .as_ref()
+            .is_some_and(|state| !state.sync.failed())
+        {
             return Ok(());
         }
         self.state = None;
-        let StoredList { list, idempotency_keys } = self.context.database.load(&self.name).await?;
-        self.state = Some(Loaded { list, idempotency_keys, sync: Arc::default(), seq: 0 });
+        let StoredList {
+            list,
+            idempotency_keys,
+        } = self.context.database.load(&self.name).await?;
+        self.state = Some(Loaded {
+            list,
+            idempotency_keys,
+            sync: Arc::default(),
+            seq: 0,
+        });
         Ok(())
     }
 
     fn state(&mut self) -> &mut Loaded {
-        self.state.as_mut().expect("handle loads the list before any command runs")
+        self.state
+            .as_mut()
+            .expect("handle loads the list before any command runs")
     }
 }
 

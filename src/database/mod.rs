@@ -18,9 +18,9 @@ use tokio::sync::oneshot;
 use crate::config::DatabaseConfig;
 use crate::list::ListName;
 
+use storage::Storage;
 pub use storage::{Change, StorageError, StoredList};
 pub use worker::{Ack, ListSync, Write};
-use storage::Storage;
 use worker::{WorkerHandle, WorkerMessage};
 
 /// The file in the data directory locked by the running server, so that a second server on
@@ -43,7 +43,7 @@ pub struct DatabaseClosed {
 
 /// Why the database could not start.
 #[derive(Debug, thiserror::Error)]
-pub enum StartError {
+pub enum OpenError {
     /// The data directory could not be created or locked.
     #[error("data directory {path}: {source}")]
     DataDir {
@@ -62,7 +62,7 @@ pub enum StartError {
 
 impl Database {
     /// Opens storage and starts the workers; returns the pool and a way to wait for its close.
-    pub fn start(config: DatabaseConfig) -> Result<(Database, DatabaseClosed), StartError> {
+    pub fn start(config: DatabaseConfig) -> Result<(Database, DatabaseClosed), OpenError> {
         let lock = lock_data_dir(&config)?;
         let config = Arc::new(config);
         let stats = Arc::new(DatabaseStats::default());
@@ -82,13 +82,22 @@ impl Database {
             workers: workers.into(),
             stats,
         };
-        Ok((database, DatabaseClosed { workers_closed, _lock: Some(lock) }))
+        Ok((
+            database,
+            DatabaseClosed {
+                workers_closed,
+                _lock: Some(lock),
+            },
+        ))
     }
 
     /// Reads a list, after every write already queued for it.
     pub async fn load(&self, list: &ListName) -> Result<StoredList, StorageError> {
         let (respond_to, response) = oneshot::channel();
-        let message = WorkerMessage::Load { list: list.clone(), respond_to };
+        let message = WorkerMessage::Load {
+            list: list.clone(),
+            respond_to,
+        };
         self.send(list, message).await?;
         response.await.map_err(|_| StorageError::Unavailable)?
     }
@@ -111,9 +120,17 @@ impl Database {
     }
 
     /// Names of lists holding entries, in order, after `after`, at most `limit`.
-    pub async fn list_names(&self, after: &str, limit: usize) -> Result<Vec<ListName>, StorageError> {
+    pub async fn list_names(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<ListName>, StorageError> {
         let (respond_to, response) = oneshot::channel();
-        let message = WorkerMessage::ListNames { after: after.to_owned(), limit, respond_to };
+        let message = WorkerMessage::ListNames {
+            after: after.to_owned(),
+            limit,
+            respond_to,
+        };
         self.send_to(&self.workers[0], message).await?;
         response.await.map_err(|_| StorageError::Unavailable)?
     }
@@ -122,7 +139,8 @@ impl Database {
     pub async fn ping(&self) -> Result<(), StorageError> {
         for worker in self.workers.iter() {
             let (respond_to, response) = oneshot::channel();
-            self.send_to(worker, WorkerMessage::Ping { respond_to }).await?;
+            self.send_to(worker, WorkerMessage::Ping { respond_to })
+                .await?;
             response.await.map_err(|_| StorageError::Unavailable)??;
         }
         Ok(())
@@ -149,8 +167,15 @@ impl Database {
         self.send_to(self.worker(list), message).await
     }
 
-    async fn send_to(&self, worker: &WorkerHandle, message: WorkerMessage) -> Result<(), StorageError> {
-        worker.send(message).await.map_err(|_| StorageError::Unavailable)
+    async fn send_to(
+        &self,
+        worker: &WorkerHandle,
+        message: WorkerMessage,
+    ) -> Result<(), StorageError> {
+        worker
+            .send(message)
+            .await
+            .map_err(|_| StorageError::Unavailable)
     }
 
     fn worker(&self, list: &ListName) -> &WorkerHandle {
@@ -176,7 +201,7 @@ fn fixed_hash(text: &str) -> u64 {
     })
 }
 
-fn lock_data_dir(config: &DatabaseConfig) -> Result<File, StartError> {
+fn lock_data_dir(config: &DatabaseConfig) -> Result<File, OpenError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|source| data_dir_error(config, source))?;
     let lock = File::options()
         .create(true)
@@ -187,14 +212,17 @@ fn lock_data_dir(config: &DatabaseConfig) -> Result<File, StartError> {
     match lock.try_lock() {
         Ok(()) => Ok(lock),
         Err(std::fs::TryLockError::WouldBlock) => {
-            Err(StartError::Locked(config.data_dir.display().to_string()))
+            Err(OpenError::Locked(config.data_dir.display().to_string()))
         }
         Err(std::fs::TryLockError::Error(source)) => Err(data_dir_error(config, source)),
     }
 }
 
-fn data_dir_error(config: &DatabaseConfig, source: std::io::Error) -> StartError {
-    StartError::DataDir { path: config.data_dir.display().to_string(), source }
+fn data_dir_error(config: &DatabaseConfig, source: std::io::Error) -> OpenError {
+    OpenError::DataDir {
+        path: config.data_dir.display().to_string(),
+        source,
+    }
 }
 
 /// Counters kept by the workers; they feed `/metrics` and the benchmarks.

@@ -180,10 +180,18 @@ impl Sqlite {
     }
 }
 
-fn apply(transaction: &rusqlite::Transaction<'_>, name: &ListName, change: &Change) -> Result<(), StorageError> {
+fn apply(
+    transaction: &rusqlite::Transaction<'_>,
+    name: &ListName,
+    change: &Change,
+) -> Result<(), StorageError> {
     let name = name.as_str();
     match change {
-        Change::Add { entry, next_id, idempotency_key } => {
+        Change::Add {
+            entry,
+            next_id,
+            idempotency_key,
+        } => {
             transaction
                 .prepare_cached(
                     "INSERT INTO lists (name, next_id, version) VALUES (?1, ?2, 1)
@@ -263,7 +271,8 @@ fn expect_one_row(n_rows: usize) -> Result<(), StorageError> {
 }
 
 fn sql_id(id: EntryId) -> i64 {
-    i64::try_from(id.get()).expect("ids and counters stay at or below EntryId::MAX + 1, which fits in i64")
+    i64::try_from(id.get())
+        .expect("ids and counters stay at or below EntryId::MAX + 1, which fits in i64")
 }
 
 fn entry_id(id: i64) -> Result<EntryId, StorageError> {

@@ -13,8 +13,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::list::ListName;
 
-use super::storage::{Change, Storage, StorageError, StoredList};
 use super::DatabaseStats;
+use super::storage::{Change, Storage, StorageError, StoredList};
 use crate::config::DatabaseConfig;
 
 /// How many messages may wait for one worker; past this, list actors wait to send.
@@ -161,7 +161,9 @@ impl WorkerActor {
             for message in batch.drain(..) {
                 match message {
                     WorkerMessage::Write(write) => group.push(Pending::Write(write)),
-                    WorkerMessage::AfterWrites { sync, ack } => group.push(Pending::After(sync, ack)),
+                    WorkerMessage::AfterWrites { sync, ack } => {
+                        group.push(Pending::After(sync, ack))
+                    }
                     WorkerMessage::Close => inbox.close(),
                     read => {
                         // Reads see committed state only, so the group before them commits first.
@@ -179,7 +181,11 @@ impl WorkerActor {
             WorkerMessage::Load { list, respond_to } => {
                 let _ = respond_to.send(self.with_storage(|storage| storage.load(&list)));
             }
-            WorkerMessage::ListNames { after, limit, respond_to } => {
+            WorkerMessage::ListNames {
+                after,
+                limit,
+                respond_to,
+            } => {
                 let names = self.with_storage(|storage| storage.list_names(&after, limit));
                 let _ = respond_to.send(names);
             }
@@ -200,10 +206,13 @@ impl WorkerActor {
         // A write queued behind a failed one of the same actor was computed from state that
         // storage never got; it is refused, and decided now so the group's own outcome cannot
         // change the choice.
-        let refused: Vec<bool> = group.iter().map(|pending| match pending {
-            Pending::Write(write) => write.sync.failed(),
-            Pending::After(..) => false,
-        }).collect();
+        let refused: Vec<bool> = group
+            .iter()
+            .map(|pending| match pending {
+                Pending::Write(write) => write.sync.failed(),
+                Pending::After(..) => false,
+            })
+            .collect();
         let changes: Vec<(&ListName, &Change)> = group
             .iter()
             .zip(&refused)

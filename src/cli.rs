@@ -1,0 +1,331 @@
+//! The `todo` command: clap's `Cli`, its subcommands, and what each one does.
+//!
+//! `serve` turns flags (each also read from a `TODO_*` environment variable) into a `Config` and
+//! runs the server; the client subcommands talk to a running server over HTTP.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use serde_json::{Map, Value};
+
+use crate::app::App;
+use crate::client::{Client, EntriesFilter, EntryView};
+use crate::config::{Config, DatabaseConfig, ListsConfig, WebConfig};
+use crate::list::{EntryId, ListName};
+
+/// A concurrent, durable to-do list server, and its client.
+#[derive(Debug, Parser)]
+#[command(name = "todo", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: CliCommand,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CliCommand {
+    /// Run the server (SQLite in --data-dir, HTTP on --addr).
+    Serve(ServeArgs),
+    /// Add an entry to a list.
+    Add {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The list.
+        list: String,
+        /// The date, as YYYY-MM-DD.
+        date: String,
+        /// What is to be done.
+        title: String,
+    },
+    /// Show a list's entries: all, one day's (--date), or a range (--from and --to).
+    Entries {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The list.
+        list: String,
+        /// Only entries on this date.
+        #[arg(long, conflicts_with_all = ["from", "to"])]
+        date: Option<String>,
+        /// First date of a range.
+        #[arg(long, requires = "to")]
+        from: Option<String>,
+        /// Last date of a range.
+        #[arg(long, requires = "from")]
+        to: Option<String>,
+    },
+    /// Mark an entry as done.
+    Done {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The list.
+        list: String,
+        /// The entry id.
+        id: u64,
+    },
+    /// Change an entry's title or date.
+    Edit {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The list.
+        list: String,
+        /// The entry id.
+        id: u64,
+        /// A new title.
+        #[arg(long)]
+        title: Option<String>,
+        /// A new date.
+        #[arg(long)]
+        date: Option<String>,
+    },
+    /// Delete an entry.
+    Rm {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The list.
+        list: String,
+        /// The entry id.
+        id: u64,
+    },
+    /// Show the names of lists that hold entries.
+    Lists {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// Flags of `todo serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "TODO_ADDR", default_value = "127.0.0.1:5454")]
+    pub addr: SocketAddr,
+    /// Directory of the embedded SQLite database.
+    #[arg(long, env = "TODO_DATA_DIR", default_value = "todo-data")]
+    pub data_dir: PathBuf,
+    /// Database workers, each with its own connection.
+    #[arg(long, env = "TODO_DB_WORKERS", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub db_workers: u16,
+    /// Most writes per transaction; 1 turns group commit off.
+    #[arg(long, env = "TODO_MAX_BATCH", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub max_batch: u32,
+    /// Capacity of each list's mailbox.
+    #[arg(long, env = "TODO_MAILBOX_CAPACITY", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub mailbox_capacity: u32,
+    /// How long a call waits for its list, such as 5s or 500ms.
+    #[arg(long, env = "TODO_CALL_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub call_timeout: Duration,
+    /// How long an idle list stays in memory, such as 10m.
+    #[arg(long, env = "TODO_IDLE_TIMEOUT", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+    /// Most list actors kept in memory.
+    #[arg(long, env = "TODO_MAX_LISTS_IN_MEMORY", default_value_t = 1_000_000)]
+    pub max_lists_in_memory: usize,
+    /// Most HTTP requests handled at once; more get 503.
+    #[arg(long, env = "TODO_MAX_IN_FLIGHT", default_value_t = 4096)]
+    pub max_in_flight: usize,
+    /// Longest time a request may take before it gets 503.
+    #[arg(long, env = "TODO_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+    /// Log filter, such as info or todo=debug.
+    #[arg(long, env = "TODO_LOG", default_value = "info")]
+    pub log: String,
+}
+
+/// Flags of the client subcommands.
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// The server to talk to.
+    #[arg(long, env = "TODO_SERVER", default_value = "http://127.0.0.1:5454")]
+    pub server: String,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl From<&ServeArgs> for Config {
+    fn from(args: &ServeArgs) -> Config {
+        Config {
+            database: DatabaseConfig {
+                data_dir: args.data_dir.clone(),
+                workers: args.db_workers.into(),
+                max_batch: args.max_batch as usize,
+            },
+            lists: ListsConfig {
+                mailbox_capacity: args.mailbox_capacity as usize,
+                call_timeout: args.call_timeout,
+                idle_timeout: args.idle_timeout,
+                max_lists_in_memory: args.max_lists_in_memory,
+            },
+            web: WebConfig {
+                addr: args.addr,
+                max_in_flight: args.max_in_flight,
+                request_timeout: args.request_timeout,
+            },
+        }
+    }
+}
+
+/// Runs the server until SIGINT or SIGTERM, then shuts it down gracefully.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let app = App::start(Config::from(&args))
+        .await
+        .context("starting the server")?;
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    app.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+/// Runs one client subcommand, printing its result on stdout.
+pub async fn run_client(command: CliCommand) -> anyhow::Result<()> {
+    match command {
+        CliCommand::Serve(_) => unreachable!("main runs serve itself"),
+        CliCommand::Add {
+            client,
+            list,
+            date,
+            title,
+        } => {
+            let entry = connect(&client)?
+                .add(&list_name(&list)?, &date, &title)
+                .await?;
+            print_entries(&client, &[entry], true);
+        }
+        CliCommand::Entries {
+            client,
+            list,
+            date,
+            from,
+            to,
+        } => {
+            let filter = match (date, from, to) {
+                (Some(date), _, _) => EntriesFilter::On(date),
+                (None, Some(from), Some(to)) => EntriesFilter::Between(from, to),
+                _ => EntriesFilter::All,
+            };
+            let entries = connect(&client)?
+                .entries(&list_name(&list)?, &filter)
+                .await?;
+            print_entries(&client, &entries, false);
+        }
+        CliCommand::Done { client, list, id } => {
+            let changes = Value::Object(Map::from_iter([("done".to_owned(), Value::Bool(true))]));
+            let entry = connect(&client)?
+                .update(&list_name(&list)?, entry_id(id)?, changes)
+                .await?;
+            print_entries(&client, &[entry], true);
+        }
+        CliCommand::Edit {
+            client,
+            list,
+            id,
+            title,
+            date,
+        } => {
+            let mut changes = Map::new();
+            if let Some(title) = title {
+                changes.insert("title".to_owned(), Value::String(title));
+            }
+            if let Some(date) = date {
+                changes.insert("date".to_owned(), Value::String(date));
+            }
+            anyhow::ensure!(
+                !changes.is_empty(),
+                "nothing to change: give --title or --date"
+            );
+            let entry = connect(&client)?
+                .update(&list_name(&list)?, entry_id(id)?, Value::Object(changes))
+                .await?;
+            print_entries(&client, &[entry], true);
+        }
+        CliCommand::Rm { client, list, id } => {
+            let id = entry_id(id)?;
+            connect(&client)?.delete(&list_name(&list)?, id).await?;
+            match client.json {
+                true => println!("{}", serde_json::json!({ "deleted": id.get() })),
+                false => println!("deleted {id}"),
+            }
+        }
+        CliCommand::Lists { client } => {
+            let names = connect(&client)?.lists().await?;
+            match client.json {
+                true => println!("{}", Value::from(names)),
+                false => names.iter().for_each(|name| println!("{name}")),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn connect(args: &ClientArgs) -> anyhow::Result<Client> {
+    Ok(Client::new(&args.server)?)
+}
+
+fn list_name(text: &str) -> anyhow::Result<ListName> {
+    Ok(ListName::parse(text)?)
+}
+
+fn entry_id(id: u64) -> anyhow::Result<EntryId> {
+    EntryId::new(id).with_context(|| format!("invalid entry id {id}: expected a positive integer"))
+}
+
+/// Prints entries as an aligned table, or as JSON (one object when `single`).
+fn print_entries(args: &ClientArgs, entries: &[EntryView], single: bool) {
+    if args.json {
+        let json = match (single, entries) {
+            (true, [entry]) => serde_json::to_string(entry),
+            _ => serde_json::to_string(entries),
+        };
+        return println!("{}", json.expect("entries serialize"));
+    }
+    print!("{}", table(entries));
+}
+
+fn table(entries: &[EntryView]) -> String {
+    let id_width = entries
+        .iter()
+        .map(|entry| entry.id.to_string().len())
+        .max()
+        .unwrap_or(0)
+        .max(2);
+    let mut text = format!(
+        "{:>id_width$}  {:<10}  {:<4}  TITLE\n",
+        "ID", "DATE", "DONE"
+    );
+    for entry in entries {
+        let done = if entry.done { "yes" } else { "no" };
+        text += &format!(
+            "{:>id_width$}  {:<10}  {:<4}  {}\n",
+            entry.id, entry.date, done, entry.title
+        );
+    }
+    text
+}

@@ -1,0 +1,202 @@
+//! Request and response bodies of the JSON API, owned by `web` so storage and actor types never
+//! leak into the wire format.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::list::{Changes, Date, Entry, NewEntry, Title};
+
+use super::error::ApiError;
+
+/// An entry as the JSON API shows it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EntryBody {
+    /// Assigned by the list; starts at 1, increases, never reused.
+    #[schema(minimum = 1)]
+    pub id: u64,
+    /// The day the entry is for.
+    #[schema(format = Date, example = "2018-12-19")]
+    pub date: String,
+    /// What is to be done.
+    #[schema(min_length = 1, max_length = 1000, example = "Dentist")]
+    pub title: String,
+    /// Whether it has been done.
+    pub done: bool,
+    /// A client-chosen position, if one was set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order: Option<i64>,
+}
+
+impl From<&Entry> for EntryBody {
+    fn from(entry: &Entry) -> EntryBody {
+        EntryBody {
+            id: entry.id.get(),
+            date: entry.date.to_string(),
+            title: entry.title.to_string(),
+            done: entry.done,
+            order: entry.order,
+        }
+    }
+}
+
+/// The body of `POST /lists/{list}/entries`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewEntryBody {
+    /// The day the entry is for, as `YYYY-MM-DD`.
+    #[schema(format = Date, example = "2018-12-19")]
+    pub date: String,
+    /// What is to be done: 1 to 1,000 characters, no control characters.
+    #[schema(min_length = 1, max_length = 1000, example = "Dentist")]
+    pub title: String,
+    /// Whether it is already done; false when absent.
+    #[serde(default)]
+    pub done: bool,
+    /// A client-chosen position.
+    pub order: Option<i64>,
+}
+
+impl TryFrom<NewEntryBody> for NewEntry {
+    type Error = ApiError;
+    fn try_from(body: NewEntryBody) -> Result<NewEntry, ApiError> {
+        Ok(NewEntry {
+            date: Date::parse(&body.date)?,
+            title: Title::parse(&body.title)?,
+            done: body.done,
+            order: body.order,
+        })
+    }
+}
+
+/// The body of `PATCH /lists/{list}/entries/{id}`: absent fields keep their value.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EntryPatch {
+    /// A new title: 1 to 1,000 characters, no control characters.
+    #[schema(min_length = 1, max_length = 1000)]
+    pub title: Option<String>,
+    /// A new date, as `YYYY-MM-DD`.
+    #[schema(format = Date)]
+    pub date: Option<String>,
+    /// A new done flag.
+    pub done: Option<bool>,
+    /// A new position.
+    pub order: Option<i64>,
+}
+
+impl TryFrom<EntryPatch> for Changes {
+    type Error = ApiError;
+    fn try_from(patch: EntryPatch) -> Result<Changes, ApiError> {
+        Ok(Changes {
+            title: patch.title.as_deref().map(Title::parse).transpose()?,
+            date: patch.date.as_deref().map(Date::parse).transpose()?,
+            done: patch.done,
+            order: patch.order,
+        })
+    }
+}
+
+/// The answer to `POST ...?async=true`: the write is queued, not yet stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueuedBody {
+    /// Always true.
+    pub queued: bool,
+}
+
+/// A page of list names.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ListsBody {
+    /// Names in byte order.
+    pub lists: Vec<String>,
+    /// Pass as `after` to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// The answer of `/healthz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthBody {
+    /// `ok` when storage answers.
+    pub status: &'static str,
+}
+
+/// A todo of the Todo-Backend contract (todobackend.com).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TodoBody {
+    /// The entry id.
+    pub id: u64,
+    /// What is to be done.
+    #[schema(min_length = 1, max_length = 1000)]
+    pub title: String,
+    /// Whether it has been done (the entry's `done`).
+    pub completed: bool,
+    /// A client-chosen position.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order: Option<i64>,
+    /// The entry's date.
+    #[schema(format = Date)]
+    pub date: String,
+    /// The absolute URL of this todo.
+    pub url: String,
+}
+
+/// The body of a Todo-Backend create; the date is today (UTC) when absent.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTodoBody {
+    /// What is to be done.
+    #[schema(min_length = 1, max_length = 1000)]
+    pub title: String,
+    /// Whether it is already done; false when absent.
+    #[serde(default)]
+    pub completed: bool,
+    /// A client-chosen position.
+    pub order: Option<i64>,
+    /// The day it is for, as `YYYY-MM-DD`; today (UTC) when absent.
+    #[schema(format = Date)]
+    pub date: Option<String>,
+}
+
+impl TryFrom<NewTodoBody> for NewEntry {
+    type Error = ApiError;
+    fn try_from(body: NewTodoBody) -> Result<NewEntry, ApiError> {
+        let date = match body.date {
+            Some(date) => Date::parse(&date)?,
+            None => Date::today(),
+        };
+        Ok(NewEntry {
+            date,
+            title: Title::parse(&body.title)?,
+            done: body.completed,
+            order: body.order,
+        })
+    }
+}
+
+/// The body of a Todo-Backend patch: absent fields keep their value.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TodoPatch {
+    /// A new title.
+    #[schema(min_length = 1, max_length = 1000)]
+    pub title: Option<String>,
+    /// A new completed flag.
+    pub completed: Option<bool>,
+    /// A new position.
+    pub order: Option<i64>,
+    /// A new date.
+    #[schema(format = Date)]
+    pub date: Option<String>,
+}
+
+impl TryFrom<TodoPatch> for Changes {
+    type Error = ApiError;
+    fn try_from(patch: TodoPatch) -> Result<Changes, ApiError> {
+        Changes::try_from(EntryPatch {
+            title: patch.title,
+            date: patch.date,
+            done: patch.completed,
+            order: patch.order,
+        })
+    }
+}

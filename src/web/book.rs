@@ -1,0 +1,93 @@
+//! The book's own text interface, byte-compatible, so its examples and load script run unchanged.
+//!
+//! `POST /add_entry?list=L&date=D&title=T` answers `OK`; `GET /entries?list=L&date=D` answers one
+//! `DATE TITLE` line per entry, joined by `\n`. Unlike the book, a missing or bad parameter gets
+//! 400, and an acknowledged `add_entry` is durable.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+
+use crate::list::{Date, NewEntry, Title};
+use crate::server::{Command, EntriesQuery, Reply};
+
+use super::error::{ApiError, ErrorBody};
+use super::handlers::unexpected;
+use super::{AppState, add_command, parse_list};
+
+/// Query of the book's routes.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct BookParams {
+    /// The list name: 1 to 128 letters, digits, spaces or `-_.@+`.
+    #[param(max_length = 128)]
+    list: Option<String>,
+    /// The date, as `YYYY-MM-DD`.
+    #[param(format = Date)]
+    date: Option<String>,
+    /// The title (only for `add_entry`): 1 to 1,000 characters, no control characters.
+    #[param(max_length = 1000)]
+    title: Option<String>,
+    /// `true` makes `add_entry` a cast: 202 once queued, not yet stored.
+    #[serde(rename = "async")]
+    is_async: Option<bool>,
+}
+
+fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, ApiError> {
+    value.as_deref().ok_or_else(|| {
+        ApiError::bad_parameter(
+            "missing_parameter",
+            format!("missing query parameter {name:?}"),
+        )
+    })
+}
+
+/// The book's `add_entry`: adds an entry and answers `OK`.
+#[utoipa::path(post, path = "/add_entry", params(BookParams),
+    responses((status = 200, content_type = "text/plain", body = String, example = "OK"), (status = 202, content_type = "text/plain", body = String),
+        (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn add_entry(
+    State(state): State<AppState>,
+    params: Result<Query<BookParams>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let Query(params) = params?;
+    let list = parse_list(required(&params.list, "list")?.to_owned())?;
+    let date = Date::parse(required(&params.date, "date")?)?;
+    let title = Title::parse(required(&params.title, "title")?)?;
+    let command = add_command(NewEntry::new(date, title), &headers)?;
+    if params.is_async == Some(true) {
+        state.cache.cast(&list, command)?;
+        return Ok((StatusCode::ACCEPTED, "OK"));
+    }
+    state.cache.call(&list, command).await?;
+    Ok((StatusCode::OK, "OK"))
+}
+
+/// The book's `entries`: one `DATE TITLE` line per entry on that date.
+#[utoipa::path(get, path = "/entries", params(BookParams),
+    responses((status = 200, content_type = "text/plain", body = String, example = "2018-12-19 Dentist"),
+        (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn entries(
+    State(state): State<AppState>,
+    params: Result<Query<BookParams>, QueryRejection>,
+) -> Result<String, ApiError> {
+    let Query(params) = params?;
+    let list = parse_list(required(&params.list, "list")?.to_owned())?;
+    let date = Date::parse(required(&params.date, "date")?)?;
+    match state
+        .cache
+        .call(&list, Command::Entries(EntriesQuery::On(date)))
+        .await?
+    {
+        Reply::Entries(entries) => {
+            let lines: Vec<String> = entries
+                .iter()
+                .map(|entry| format!("{} {}", entry.date, entry.title))
+                .collect();
+            Ok(lines.join("\n"))
+        }
+        other => Err(unexpected(other)),
+    }
+}

@@ -1,0 +1,169 @@
+//! `ApiError`: every way a request can fail, and the status and JSON body each one gets.
+//!
+//! Handlers return `Result<_, ApiError>` and use `?`; the `From` impls below do the mapping once.
+//! Internal causes are logged, never sent to the client.
+
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::database::StorageError;
+use crate::list::ValidationError;
+use crate::server::ServerError;
+
+/// Seconds a client is told to wait before retrying after a 503.
+const RETRY_AFTER_SECONDS: &str = "1";
+
+/// A failed request: a status, a stable machine-readable code, and a message for people.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+/// The JSON body of every error: `{"error": {"code": ..., "message": ...}}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+/// The inside of an error body.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// A stable code such as `invalid_date` or `entry_not_found`.
+    code: &'static str,
+    /// What went wrong, for people.
+    message: String,
+}
+
+impl ApiError {
+    /// A failure with this status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A 400 for a bad or missing query parameter.
+    pub fn bad_parameter(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// A 404 for a path that names no route.
+    pub fn no_route() -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such route")
+    }
+
+    /// A 503 telling the client to come back later.
+    pub fn unavailable(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+            },
+        };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            let retry_after = HeaderValue::from_static(RETRY_AFTER_SECONDS);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, retry_after);
+        }
+        response
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(error: ValidationError) -> ApiError {
+        let code = match error {
+            ValidationError::ListName(_) => "invalid_list_name",
+            ValidationError::Title(_) => "invalid_title",
+            ValidationError::Date(_) => "invalid_date",
+            ValidationError::EntryId(_) => "invalid_id",
+        };
+        ApiError::new(StatusCode::BAD_REQUEST, code, error.to_string())
+    }
+}
+
+impl From<ServerError> for ApiError {
+    fn from(error: ServerError) -> ApiError {
+        let message = error.to_string();
+        match error {
+            ServerError::NotFound(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "entry_not_found", message)
+            }
+            ServerError::IdsExhausted => {
+                ApiError::new(StatusCode::CONFLICT, "ids_exhausted", message)
+            }
+            ServerError::IdempotentEntryDeleted => {
+                ApiError::new(StatusCode::CONFLICT, "idempotent_entry_deleted", message)
+            }
+            ServerError::Storage(cause) => {
+                tracing::warn!(%cause, "storage error answered with 503");
+                ApiError::unavailable(
+                    "storage_unavailable",
+                    "storage is unavailable; the request was not stored",
+                )
+            }
+            ServerError::Timeout => ApiError::unavailable("timeout", message),
+            ServerError::Overloaded => ApiError::unavailable("overloaded", message),
+            ServerError::ShuttingDown => ApiError::unavailable("shutting_down", message),
+            ServerError::Crashed => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+            }
+        }
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(error: StorageError) -> ApiError {
+        ApiError::from(ServerError::Storage(error))
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> ApiError {
+        ApiError::bad_parameter("invalid_parameter", rejection.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> ApiError {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_path",
+            rejection.body_text(),
+        )
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> ApiError {
+        let code = match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+            _ => "invalid_body",
+        };
+        ApiError::new(rejection.status(), code, rejection.body_text())
+    }
+}
+
+impl From<serde_json::Error> for ApiError {
+    fn from(error: serde_json::Error) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", error.to_string())
+    }
+}

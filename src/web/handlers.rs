@@ -1,0 +1,236 @@
+//! The JSON API: one async fn per route.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use crate::list::{Changes, Date, NewEntry};
+use crate::server::{Command, EntriesQuery, Reply};
+
+use super::body::{EntryBody, EntryPatch, HealthBody, ListsBody, NewEntryBody, QueuedBody};
+use super::error::{ApiError, ErrorBody};
+use super::{
+    AppState, WriteParams, add_command, entry_path, json_body, parse_entry_path, parse_list,
+};
+
+/// Largest page of `GET /lists`.
+const MAX_LISTS_PAGE: usize = 1_000;
+/// Page size of `GET /lists` when `limit` is absent.
+const DEFAULT_LISTS_PAGE: usize = 100;
+
+/// Query of `GET /lists`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ListsParams {
+    /// Return names after this one.
+    after: Option<String>,
+    /// Most names to return, 1 to 1,000; 100 when absent.
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<usize>,
+}
+
+/// Query of `GET /lists/{list}/entries`: nothing, `date`, or `from` and `to`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct EntriesParams {
+    /// Only entries on this date (`YYYY-MM-DD`).
+    #[param(format = Date)]
+    date: Option<String>,
+    /// First date of a range; needs `to`.
+    #[param(format = Date)]
+    from: Option<String>,
+    /// Last date of a range, included; needs `from`.
+    #[param(format = Date)]
+    to: Option<String>,
+}
+
+/// Lists names of lists that hold entries, a page at a time.
+#[utoipa::path(get, path = "/lists", params(ListsParams),
+    responses((status = 200, body = ListsBody), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn list_lists(
+    State(state): State<AppState>,
+    params: Result<Query<ListsParams>, QueryRejection>,
+) -> Result<Json<ListsBody>, ApiError> {
+    let Query(params) = params?;
+    let limit = params.limit.unwrap_or(DEFAULT_LISTS_PAGE);
+    if !(1..=MAX_LISTS_PAGE).contains(&limit) {
+        return Err(ApiError::bad_parameter(
+            "invalid_limit",
+            format!("limit must be 1 to {MAX_LISTS_PAGE}"),
+        ));
+    }
+    let after = params.after.unwrap_or_default();
+    let names = state.cache.database().list_names(&after, limit + 1).await?;
+    let mut lists: Vec<String> = names.into_iter().map(|name| name.to_string()).collect();
+    let next = (lists.len() > limit).then(|| {
+        lists.truncate(limit);
+        lists[limit - 1].clone()
+    });
+    Ok(Json(ListsBody { lists, next }))
+}
+
+/// Reads a list's entries: all of them, one day's, or a range of days.
+#[utoipa::path(get, path = "/lists/{list}/entries", params(("list" = String, Path, max_length = 128), EntriesParams),
+    responses((status = 200, body = [EntryBody]), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn list_entries(
+    State(state): State<AppState>,
+    list: Result<Path<String>, PathRejection>,
+    params: Result<Query<EntriesParams>, QueryRejection>,
+) -> Result<Json<Vec<EntryBody>>, ApiError> {
+    let list = parse_list(list?.0)?;
+    let query = entries_query(params?.0)?;
+    match state.cache.call(&list, Command::Entries(query)).await? {
+        Reply::Entries(entries) => Ok(Json(entries.iter().map(EntryBody::from).collect())),
+        other => Err(unexpected(other)),
+    }
+}
+
+fn entries_query(params: EntriesParams) -> Result<EntriesQuery, ApiError> {
+    match (params.date, params.from, params.to) {
+        (None, None, None) => Ok(EntriesQuery::All),
+        (Some(date), None, None) => Ok(EntriesQuery::On(Date::parse(&date)?)),
+        (None, Some(from), Some(to)) => Ok(EntriesQuery::Between(
+            Date::parse(&from)?,
+            Date::parse(&to)?,
+        )),
+        _ => Err(ApiError::bad_parameter(
+            "invalid_parameter",
+            "give either date, or both from and to, or neither",
+        )),
+    }
+}
+
+/// Adds an entry. With `?async=true` it is a cast: 202 once queued, not yet stored.
+#[utoipa::path(post, path = "/lists/{list}/entries", request_body = NewEntryBody,
+    params(("list" = String, Path, max_length = 128), WriteParams,
+        ("Idempotency-Key" = Option<String>, Header, max_length = 255, description = "a retry with the same key returns the first result")),
+    responses((status = 201, body = EntryBody, headers(("Location" = String))), (status = 202, body = QueuedBody),
+        (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn add_entry(
+    State(state): State<AppState>,
+    list: Result<Path<String>, PathRejection>,
+    params: Result<Query<WriteParams>, QueryRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let list = parse_list(list?.0)?;
+    let params = params?.0;
+    let entry = NewEntry::try_from(json_body::<NewEntryBody>(body)?)?;
+    let command = add_command(entry, &headers)?;
+    if params.is_async() {
+        state.cache.cast(&list, command)?;
+        return Ok((StatusCode::ACCEPTED, Json(QueuedBody { queued: true })).into_response());
+    }
+    match state.cache.call(&list, command).await? {
+        Reply::Created { entry, .. } => {
+            let location = entry_path(&list, "entries", entry.id);
+            Ok((
+                StatusCode::CREATED,
+                [(header::LOCATION, location)],
+                Json(EntryBody::from(&entry)),
+            )
+                .into_response())
+        }
+        other => Err(unexpected(other)),
+    }
+}
+
+/// Reads one entry.
+#[utoipa::path(get, path = "/lists/{list}/entries/{id}", params(("list" = String, Path, max_length = 128), ("id" = u64, Path, minimum = 1)),
+    responses((status = 200, body = EntryBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn get_entry(
+    State(state): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Json<EntryBody>, ApiError> {
+    let (list, id) = parse_entry_path(path?.0)?;
+    match state.cache.call(&list, Command::Entry(id)).await? {
+        Reply::Entry(entry) => Ok(Json(EntryBody::from(&entry))),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// Changes some fields of an entry; absent fields keep their value.
+#[utoipa::path(patch, path = "/lists/{list}/entries/{id}", request_body = EntryPatch,
+    params(("list" = String, Path, max_length = 128), ("id" = u64, Path, minimum = 1), WriteParams),
+    responses((status = 200, body = EntryBody), (status = 202, body = QueuedBody), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn update_entry(
+    State(state): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    params: Result<Query<WriteParams>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let (list, id) = parse_entry_path(path?.0)?;
+    let params = params?.0;
+    let changes = Changes::try_from(json_body::<EntryPatch>(body)?)?;
+    let command = Command::UpdateEntry { id, changes };
+    if params.is_async() {
+        state.cache.cast(&list, command)?;
+        return Ok((StatusCode::ACCEPTED, Json(QueuedBody { queued: true })).into_response());
+    }
+    match state.cache.call(&list, command).await? {
+        Reply::Entry(entry) => Ok(Json(EntryBody::from(&entry)).into_response()),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// Deletes one entry.
+#[utoipa::path(delete, path = "/lists/{list}/entries/{id}", params(("list" = String, Path, max_length = 128), ("id" = u64, Path, minimum = 1)),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn delete_entry(
+    State(state): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let (list, id) = parse_entry_path(path?.0)?;
+    state.cache.call(&list, Command::DeleteEntry(id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes every entry of a list. Ids already handed out are not reused.
+#[utoipa::path(delete, path = "/lists/{list}", params(("list" = String, Path, max_length = 128)),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn delete_list(
+    State(state): State<AppState>,
+    list: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let list = parse_list(list?.0)?;
+    state.cache.call(&list, Command::Clear).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Liveness, and whether every database worker's storage answers.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, body = HealthBody), (status = 503, body = ErrorBody)))]
+pub async fn healthz(State(state): State<AppState>) -> Result<Json<HealthBody>, ApiError> {
+    match state.cache.database().ping().await {
+        Ok(()) => Ok(Json(HealthBody { status: "ok" })),
+        Err(error) => Err(ApiError::unavailable(
+            "storage_unavailable",
+            error.to_string(),
+        )),
+    }
+}
+
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "text/plain", body = String)))]
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let text = super::metrics::render(&state);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+}
+
+/// This API's OpenAPI description.
+#[utoipa::path(get, path = "/openapi.json", responses((status = 200, content_type = "application/json", body = Object)))]
+pub async fn openapi() -> impl IntoResponse {
+    Json(super::openapi::document())
+}
+
+/// A reply of the wrong kind means a bug in the actor, not a client error.
+pub(super) fn unexpected(reply: Reply) -> ApiError {
+    tracing::error!(?reply, "list actor answered with an unexpected reply");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "internal error",
+    )
+}

@@ -1,0 +1,90 @@
+//! Prometheus metrics: per-route request counts and latency histograms, recorded by a middleware,
+//! and the actor and database counters, read when `/metrics` is scraped.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use super::AppState;
+
+/// Upper bounds of the latency and commit-time histograms, in seconds.
+const SECONDS_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+/// Upper bounds of the writes-per-commit histogram.
+const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0];
+/// How often histogram samples are folded into buckets, which bounds their memory between scrapes.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The process's Prometheus recorder, installed on first use.
+pub fn handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(install).clone()
+}
+
+fn install() -> PrometheusHandle {
+    let recorder = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)
+        .and_then(|builder| {
+            builder.set_buckets_for_metric(
+                Matcher::Full("todo_writes_per_commit".into()),
+                BATCH_BUCKETS,
+            )
+        })
+        .expect("bucket lists are not empty")
+        .build_recorder();
+    let handle = recorder.handle();
+    if metrics::set_global_recorder(recorder).is_err() {
+        tracing::warn!(
+            "a metrics recorder was already installed; /metrics will miss what it records"
+        );
+    }
+    let upkeep = handle.clone();
+    let spawned = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_INTERVAL);
+                upkeep.run_upkeep();
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "could not start the metrics upkeep thread");
+    }
+    handle
+}
+
+/// Counts each request and records its latency, labelled by route template, method and status.
+pub async fn track(matched_path: Option<MatchedPath>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let response = next.run(request).await;
+    let route =
+        matched_path.map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let status = response.status().as_u16().to_string();
+    metrics::histogram!("todo_http_request_seconds", "route" => route.clone(), "method" => method.clone())
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!("todo_http_requests_total", "route" => route, "method" => method, "status" => status).increment(1);
+    response
+}
+
+/// The metrics text, with the counters that live in the actors and workers brought up to date.
+pub fn render(state: &AppState) -> String {
+    let actors = state.cache.stats();
+    let database = state.cache.database();
+    let stats = database.stats();
+    metrics::gauge!("todo_list_actors").set(state.cache.len() as f64);
+    metrics::counter!("todo_list_actors_started_total").absolute(actors.started());
+    metrics::gauge!("todo_mailbox_depth").set(state.cache.mailbox_depth() as f64);
+    metrics::gauge!("todo_database_queue_depth").set(database.queue_depth() as f64);
+    metrics::counter!("todo_skipped_requests_total").absolute(actors.skipped());
+    metrics::counter!("todo_commits_total").absolute(stats.commits());
+    metrics::counter!("todo_writes_committed_total").absolute(stats.writes_committed());
+    metrics::counter!("todo_failed_commits_total").absolute(stats.failed_commits());
+    metrics::counter!("todo_storage_restarts_total").absolute(stats.restarts());
+    state.metrics.render()
+}

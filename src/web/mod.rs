@@ -1,0 +1,280 @@
+//! The HTTP API: `router(state)` builds every route; `serve` runs it on a bound listener.
+//!
+//! Only this module knows about HTTP and JSON. Handlers validate input into the domain's types,
+//! send one command through the cache, and turn the reply into a response.
+
+pub mod body;
+pub mod book;
+pub mod error;
+pub mod handlers;
+pub mod metrics;
+pub mod openapi;
+pub mod todo_backend;
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::DefaultBodyLimit;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, HeaderName, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{BoxError, Router, middleware};
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use metrics_exporter_prometheus::PrometheusHandle;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::Deserialize;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::cors::{Any, CorsLayer};
+
+use crate::cache::Cache;
+use crate::config::WebConfig;
+use crate::list::{EntryId, ListName, NewEntry};
+use crate::server::Command;
+
+use error::ApiError;
+
+/// Largest request body; a bigger one gets 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Largest request head (request line and headers); a bigger one gets 414 or 431.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// How long a client may take to send a request's head before the connection is closed.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest `Idempotency-Key`.
+pub const MAX_IDEMPOTENCY_KEY_BYTES: usize = 255;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The list actors.
+    pub cache: Cache,
+    /// Renders the process's Prometheus recorder.
+    pub metrics: PrometheusHandle,
+}
+
+impl AppState {
+    /// State for handlers over `cache`, installing the metrics recorder if it is not yet.
+    pub fn new(cache: Cache) -> AppState {
+        AppState {
+            cache,
+            metrics: metrics::handle(),
+        }
+    }
+}
+
+/// Every route, with CORS, limits, metrics and JSON errors.
+pub fn router(state: AppState, config: &WebConfig) -> Router {
+    let routes = Router::new()
+        .route("/lists", get(handlers::list_lists))
+        .route("/lists/{list}", delete(handlers::delete_list))
+        .route(
+            "/lists/{list}/entries",
+            get(handlers::list_entries).post(handlers::add_entry),
+        )
+        .route(
+            "/lists/{list}/entries/{id}",
+            get(handlers::get_entry)
+                .patch(handlers::update_entry)
+                .delete(handlers::delete_entry),
+        )
+        .route(
+            "/lists/{list}/todos",
+            get(todo_backend::list_todos)
+                .post(todo_backend::create_todo)
+                .delete(todo_backend::delete_todos),
+        )
+        .route(
+            "/lists/{list}/todos/{id}",
+            get(todo_backend::get_todo)
+                .patch(todo_backend::update_todo)
+                .delete(todo_backend::delete_todo),
+        )
+        .route("/add_entry", post(book::add_entry))
+        .route("/entries", get(book::entries))
+        .route("/healthz", get(handlers::healthz))
+        .route("/metrics", get(handlers::metrics))
+        .route("/openapi.json", get(handlers::openapi))
+        .route_layer(middleware::from_fn(metrics::track));
+    let overload = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(overload_error))
+        .load_shed()
+        .concurrency_limit(config.max_in_flight)
+        .timeout(config.request_timeout);
+    routes
+        .fallback(|| async { ApiError::no_route() })
+        .layer(middleware::map_response(json_for_bare_errors))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(overload)
+        .layer(cors())
+        .with_state(state)
+}
+
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers([
+            HeaderName::from_static("content-type"),
+            HeaderName::from_static("authorization"),
+            HeaderName::from_static("idempotency-key"),
+        ])
+}
+
+async fn overload_error(error: BoxError) -> ApiError {
+    if error.is::<tower::timeout::error::Elapsed>() {
+        return ApiError::unavailable("timeout", "the request took too long");
+    }
+    if error.is::<tower::load_shed::error::Overloaded>() {
+        return ApiError::unavailable("overloaded", "too many requests in flight");
+    }
+    tracing::error!(%error, "unexpected middleware error");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "internal error",
+    )
+}
+
+/// axum answers a known path with a wrong method by an empty 405 (with `Allow`); give it the
+/// same JSON body as every other error.
+async fn json_for_bare_errors(response: Response) -> Response {
+    if response.status() != StatusCode::METHOD_NOT_ALLOWED {
+        return response;
+    }
+    let (parts, _) = response.into_parts();
+    let mut json = ApiError::new(
+        parts.status,
+        "method_not_allowed",
+        "method not allowed on this route",
+    )
+    .into_response();
+    if let Some(allow) = parts.headers.get(axum::http::header::ALLOW) {
+        json.headers_mut()
+            .insert(axum::http::header::ALLOW, allow.clone());
+    }
+    json
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and waits for
+/// the requests in flight to finish.
+///
+/// hyper is driven directly rather than through `axum::serve`, to set a header read timeout
+/// (which needs a timer, or it is silently off) and a bound on the request head.
+pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()>) {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEAD_BYTES);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Usually out of file descriptors: wait for connections to close.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(router.clone());
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// Query flags of the write routes.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct WriteParams {
+    /// `true` makes the write a cast: 202 once queued, not yet stored; a crash may lose it.
+    #[serde(rename = "async")]
+    is_async: Option<bool>,
+}
+
+impl WriteParams {
+    fn is_async(&self) -> bool {
+        self.is_async == Some(true)
+    }
+}
+
+fn parse_list(raw: String) -> Result<ListName, ApiError> {
+    Ok(ListName::parse(&raw)?)
+}
+
+fn parse_entry_path((list, id): (String, String)) -> Result<(ListName, EntryId), ApiError> {
+    Ok((ListName::parse(&list)?, EntryId::parse(&id)?))
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    Ok(serde_json::from_slice(&body?)?)
+}
+
+/// The `AddEntry` command, with the request's `Idempotency-Key` if it has one.
+fn add_command(entry: NewEntry, headers: &HeaderMap) -> Result<Command, ApiError> {
+    let Some(key) = headers.get("idempotency-key") else {
+        return Ok(Command::AddEntry {
+            entry,
+            idempotency_key: None,
+        });
+    };
+    let key = key
+        .to_str()
+        .ok()
+        .filter(|key| (1..=MAX_IDEMPOTENCY_KEY_BYTES).contains(&key.len()))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_idempotency_key",
+                format!("Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_BYTES} visible ASCII characters"),
+            )
+        })?;
+    Ok(Command::AddEntry {
+        entry,
+        idempotency_key: Some(key.to_owned()),
+    })
+}
+
+/// Characters escaped in a path segment: all but letters, digits and `-_.~`.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// `text` escaped for use as one segment of a URL path.
+pub fn encode_path_segment(text: &str) -> String {
+    utf8_percent_encode(text, PATH_SEGMENT).to_string()
+}
+
+/// `/lists/{list}/{collection}/{id}`, with the list name escaped.
+fn entry_path(list: &ListName, collection: &str, id: EntryId) -> String {
+    format!(
+        "/lists/{}/{collection}/{id}",
+        encode_path_segment(list.as_str())
+    )
+}
