@@ -23,10 +23,20 @@ pub struct Cache {
     shared: Arc<CacheShared>,
 }
 
+/// How many actors an eviction looks at to find the least recently used one: an approximate
+/// LRU, as Redis does it, so eviction costs the same with a thousand lists or a million.
+const EVICTION_SAMPLE: usize = 32;
+
 struct CacheShared {
-    lists: Mutex<HashMap<ListName, ListHandle>>,
+    lists: Mutex<HashMap<ListName, Slot>>,
     context: Arc<ActorContext>,
     config: ListsConfig,
+}
+
+/// One cached actor and when it was last asked for.
+struct Slot {
+    handle: ListHandle,
+    last_used: Instant,
 }
 
 impl Cache {
@@ -58,11 +68,22 @@ impl Cache {
     /// The actor for `name`, started now if it is not running (the book's `server_process`).
     pub fn server_process(&self, name: &ListName) -> ListHandle {
         let mut lists = self.shared.lock();
-        if let Some(handle) = lists.get(name).filter(|handle| !handle.is_closed()) {
-            return handle.clone();
+        let now = Instant::now();
+        if let Some(slot) = lists.get_mut(name).filter(|slot| !slot.handle.is_closed()) {
+            slot.last_used = now;
+            return slot.handle.clone();
         }
         let handle = ListHandle::spawn(name.clone(), self.shared.context.clone());
-        lists.insert(name.clone(), handle.clone());
+        lists.insert(
+            name.clone(),
+            Slot {
+                handle: handle.clone(),
+                last_used: now,
+            },
+        );
+        if lists.len() > self.shared.config.max_lists_in_memory {
+            evict_one(&lists);
+        }
         handle
     }
 
@@ -107,7 +128,7 @@ impl Cache {
         self.shared
             .lock()
             .values()
-            .map(ListHandle::mailbox_depth)
+            .map(|slot| slot.handle.mailbox_depth())
             .sum()
     }
 
@@ -142,7 +163,7 @@ impl Cache {
 }
 
 impl CacheShared {
-    fn lock(&self) -> MutexGuard<'_, HashMap<ListName, ListHandle>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<ListName, Slot>> {
         // A panic never happens while the lock is held (no user code runs under it), so a
         // poisoned lock still guards a consistent map.
         self.lists
@@ -156,7 +177,7 @@ impl CacheShared {
         let mut lists = self.lock();
         let registered = lists
             .get(name)
-            .is_some_and(|handle| handle.actor_id() == actor_id);
+            .is_some_and(|slot| slot.handle.actor_id() == actor_id);
         if registered && unused() {
             lists.remove(name);
             return true;
@@ -165,10 +186,24 @@ impl CacheShared {
     }
 }
 
+/// Asks the least recently used of a sample of unused actors to stop. The actor decides, between
+/// two messages, through `retire`, so a write it is handling always reaches the database before
+/// a new actor for the same list loads it.
+fn evict_one(lists: &HashMap<ListName, Slot>) {
+    let oldest = lists
+        .values()
+        .filter(|slot| slot.handle.is_only_handle() && slot.handle.mailbox_depth() == 0)
+        .take(EVICTION_SAMPLE)
+        .min_by_key(|slot| slot.last_used);
+    if let Some(slot) = oldest {
+        slot.handle.ask_to_retire();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::app::tests::{add, name, start};
-    use crate::server::{Command, EntriesQuery, Reply};
+    use crate::server::{Command, EntriesQuery, Reply, ServerError};
     use std::sync::Arc;
 
     #[tokio::test]
@@ -224,24 +259,7 @@ mod tests {
         let mut config = crate::app::tests::config(dir.path());
         config.database.workers = 1;
         let app = crate::app::App::start(config).await.unwrap();
-        let blocker =
-            rusqlite::Connection::open(dir.path().join(crate::database::sqlite::DATABASE_FILE))
-                .unwrap();
-        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
-        app.cache()
-            .cast(&name("other"), add("2018-12-19", "stalls the worker"))
-            .unwrap();
-        // Once the actor takes this read from its mailbox, it has handed the write to the worker,
-        // so the loads below queue behind the stalled commit.
-        let cache = app.cache().clone();
-        let read_other = tokio::spawn(async move {
-            cache
-                .call(&name("other"), Command::Entries(EntriesQuery::All))
-                .await
-        });
-        while app.cache().server_process(&name("other")).mailbox_depth() > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-        }
+        let (blocker, read_other) = stall_the_worker(&app, dir.path()).await;
 
         let handles: Vec<_> = (0..10)
             .map(|n| app.cache().server_process(&name(&format!("slow{n}"))))
@@ -268,6 +286,232 @@ mod tests {
         };
         assert_eq!(entries.len(), 1);
         assert!(matches!(read_other.await, Ok(Ok(Reply::Entries(entries))) if entries.len() == 1));
+        app.shutdown().await;
+    }
+
+    /// Takes SQLite's write lock from another connection, then makes the (single) worker start a
+    /// commit, which stalls on the lock; everything queued behind it waits until the returned
+    /// connection commits. Needs a single-threaded runtime, so the wait below is deterministic.
+    async fn stall_the_worker(
+        app: &crate::app::App,
+        dir: &std::path::Path,
+    ) -> (
+        rusqlite::Connection,
+        tokio::task::JoinHandle<Result<Reply, ServerError>>,
+    ) {
+        let blocker =
+            rusqlite::Connection::open(dir.join(crate::database::sqlite::DATABASE_FILE)).unwrap();
+        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+        app.cache()
+            .cast(&name("other"), add("2018-12-19", "stalls the worker"))
+            .unwrap();
+        // Once the actor takes this read from its mailbox, it has handed the write to the worker.
+        let cache = app.cache().clone();
+        let read_other = tokio::spawn(async move {
+            cache
+                .call(&name("other"), Command::Entries(EntriesQuery::All))
+                .await
+        });
+        while app.cache().server_process(&name("other")).mailbox_depth() > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        (blocker, read_other)
+    }
+
+    fn entries_of(reply: Result<Reply, crate::server::ServerError>) -> Vec<String> {
+        match reply {
+            Ok(Reply::Entries(entries)) => {
+                entries.into_iter().map(|e| e.title.to_string()).collect()
+            }
+            other => panic!("expected entries, got {other:?}"),
+        }
+    }
+
+    async fn titles(cache: &super::Cache, list: &str) -> Vec<String> {
+        entries_of(
+            cache
+                .call(&name(list), Command::Entries(EntriesQuery::All))
+                .await,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_panic_fails_one_request_and_the_list_restarts_from_storage() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = start(dir.path()).await;
+        let cache = app.cache();
+        cache
+            .call(&name("fragile"), add("2018-12-19", "kept"))
+            .await
+            .unwrap();
+        cache
+            .call(&name("steady"), add("2018-12-19", "untouched"))
+            .await
+            .unwrap();
+        let steady_actor = cache.server_process(&name("steady")).actor_id();
+
+        let crashed = cache
+            .call(
+                &name("fragile"),
+                add("2018-12-19", crate::fault::PANIC_TITLE),
+            )
+            .await;
+        assert!(matches!(crashed, Err(ServerError::Crashed)), "{crashed:?}");
+
+        assert_eq!(titles(cache, "fragile").await, ["kept"]);
+        assert_eq!(
+            cache.stats().started(),
+            3,
+            "the crashed list got a new actor"
+        );
+        assert_eq!(
+            cache.server_process(&name("steady")).actor_id(),
+            steady_actor
+        );
+        assert_eq!(titles(cache, "steady").await, ["untouched"]);
+        app.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_is_reported_and_memory_follows_storage() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = start(dir.path()).await;
+        let cache = app.cache();
+        cache
+            .call(&name("disk"), add("2018-12-19", "stored"))
+            .await
+            .unwrap();
+
+        crate::fault::fail_commits(dir.path(), true);
+        let failed = cache.call(&name("disk"), add("2018-12-19", "lost")).await;
+        assert!(matches!(failed, Err(ServerError::Storage(_))), "{failed:?}");
+        cache
+            .cast(&name("disk"), add("2018-12-19", "cast lost"))
+            .unwrap();
+        let read = cache
+            .call(&name("disk"), Command::Entries(EntriesQuery::All))
+            .await;
+        assert!(
+            matches!(read, Err(ServerError::Storage(_))),
+            "a read that saw a failed write fails: {read:?}"
+        );
+        assert_eq!(
+            titles(cache, "disk").await,
+            ["stored"],
+            "the actor reloaded what storage holds"
+        );
+        crate::fault::fail_commits(dir.path(), false);
+
+        cache
+            .call(&name("disk"), add("2018-12-19", "again"))
+            .await
+            .unwrap();
+        app.shutdown().await;
+        let app = start(dir.path()).await;
+        assert_eq!(titles(app.cache(), "disk").await, ["stored", "again"]);
+        app.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn idle_lists_expire_and_racing_requests_are_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::app::tests::config(dir.path());
+        config.lists.idle_timeout = std::time::Duration::from_millis(5);
+        let app = crate::app::App::start(config).await.unwrap();
+        let writers: Vec<_> = (0..8)
+            .map(|writer| {
+                let cache = app.cache().clone();
+                tokio::spawn(async move {
+                    for n in 0..40 {
+                        let title = format!("{writer}-{n}");
+                        cache
+                            .call(&name("racy"), add("2018-12-19", &title))
+                            .await
+                            .unwrap();
+                        // Pauses around the idle timeout, so expiry races with requests.
+                        tokio::time::sleep(std::time::Duration::from_millis((n % 4) * 3)).await;
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.await.unwrap();
+        }
+        while !app.cache().is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert!(
+            app.cache().stats().started() > 1,
+            "the list expired and was restarted"
+        );
+        assert_eq!(
+            titles(app.cache(), "racy").await.len(),
+            8 * 40,
+            "no request was lost"
+        );
+        app.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn the_number_of_live_actors_is_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::app::tests::config(dir.path());
+        config.lists.max_lists_in_memory = 10;
+        let app = crate::app::App::start(config).await.unwrap();
+        for n in 0..100 {
+            app.cache()
+                .call(&name(&format!("list {n}")), add("2018-12-19", "x"))
+                .await
+                .unwrap();
+        }
+        tokio::task::yield_now().await;
+        assert!(app.cache().len() <= 11, "{} actors live", app.cache().len());
+        for n in 0..100 {
+            assert_eq!(titles(app.cache(), &format!("list {n}")).await, ["x"]);
+        }
+        app.shutdown().await;
+    }
+
+    /// The seeds: "when a request times out, it isn't removed from the receiver's mailbox".
+    /// Here it is skipped instead: calls that time out while their list is stuck loading are
+    /// never executed.
+    #[tokio::test]
+    async fn requests_whose_caller_left_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::app::tests::config(dir.path());
+        config.database.workers = 1;
+        config.lists.call_timeout = std::time::Duration::from_millis(20);
+        let app = crate::app::App::start(config).await.unwrap();
+        let (blocker, _read_other) = stall_the_worker(&app, dir.path()).await;
+
+        for n in 0..5 {
+            let late = app
+                .cache()
+                .call(&name("stuck"), add("2018-12-19", &format!("late {n}")))
+                .await;
+            assert!(matches!(late, Err(ServerError::Timeout)), "{late:?}");
+        }
+        blocker.execute_batch("COMMIT").unwrap();
+        drop(blocker);
+        // The short call timeout also applies to this read, so retry until the worker is free.
+        let stored = loop {
+            match app
+                .cache()
+                .call(&name("stuck"), Command::Entries(EntriesQuery::All))
+                .await
+            {
+                Err(ServerError::Timeout) => continue,
+                reply => break entries_of(reply),
+            }
+        };
+        assert!(
+            stored.is_empty(),
+            "timed-out writes were not executed: {stored:?}"
+        );
+        assert!(
+            app.cache().stats().skipped() >= 5,
+            "the five timed-out writes were counted"
+        );
         app.shutdown().await;
     }
 

@@ -11,8 +11,8 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod database;
-#[cfg(any(test, feature = "fault-injection"))]
-pub mod fault;
+#[cfg(test)]
+mod fault;
 pub mod list;
 pub mod server;
 pub mod web;

@@ -116,10 +116,27 @@ impl From<ListError> for ServerError {
 /// The result a caller waits for.
 type Response = Result<Reply, ServerError>;
 
-/// One request in a mailbox; `respond_to` is `None` for a cast.
-struct ListMessage {
-    command: Command,
-    respond_to: Option<oneshot::Sender<Response>>,
+/// What a mailbox holds.
+enum ListMessage {
+    /// A command; `respond_to` is `None` for a cast.
+    Request {
+        command: Command,
+        respond_to: Option<oneshot::Sender<Response>>,
+    },
+    /// The cache holds too many actors and asks this one to stop, if nobody is using it.
+    Retire,
+}
+
+impl ListMessage {
+    /// The command of a request that could not be delivered.
+    fn into_command(self) -> Command {
+        match self {
+            ListMessage::Request { command, .. } => command,
+            ListMessage::Retire => {
+                unreachable!("only requests are sent with a command to give back")
+            }
+        }
+    }
 }
 
 /// Asked by an idle actor whether it may stop: given its list, its id, and a test that its
@@ -207,13 +224,13 @@ impl ListHandle {
     /// (backpressure), then for the answer.
     pub async fn call(&self, command: Command, deadline: Instant) -> Result<Reply, SendError> {
         let (respond_to, response) = oneshot::channel();
-        let message = ListMessage {
+        let message = ListMessage::Request {
             command,
             respond_to: Some(respond_to),
         };
         match tokio::time::timeout_at(deadline, self.sender.send(message)).await {
             Err(_elapsed) => return Err(SendError::Failed(ServerError::Timeout)),
-            Ok(Err(closed)) => return Err(SendError::Stopped(closed.0.command)),
+            Ok(Err(closed)) => return Err(SendError::Stopped(closed.0.into_command())),
             Ok(Ok(())) => {}
         }
         match tokio::time::timeout_at(deadline, response).await {
@@ -225,7 +242,7 @@ impl ListHandle {
 
     /// Queues a command without waiting for it; fails at once when the mailbox is full.
     pub fn cast(&self, command: Command) -> Result<(), SendError> {
-        let message = ListMessage {
+        let message = ListMessage::Request {
             command,
             respond_to: None,
         };
@@ -235,9 +252,19 @@ impl ListHandle {
                 Err(SendError::Failed(ServerError::Overloaded))
             }
             Err(mpsc::error::TrySendError::Closed(message)) => {
-                Err(SendError::Stopped(message.command))
+                Err(SendError::Stopped(message.into_command()))
             }
         }
+    }
+
+    /// Asks the actor to stop if nobody is using it; a full mailbox means it is in use.
+    pub fn ask_to_retire(&self) {
+        let _ = self.sender.try_send(ListMessage::Retire);
+    }
+
+    /// Whether this handle is the only one, so no caller is about to send to the actor.
+    pub fn is_only_handle(&self) -> bool {
+        self.sender.strong_count() == 1
     }
 
     /// Whether the actor has stopped (after a panic), so the handle is of no more use.
@@ -288,27 +315,25 @@ impl ListActor {
                     continue;
                 }
             };
-            let message = match message {
-                Ok(Some(message)) => message,
+            match message {
+                Ok(Some(ListMessage::Request {
+                    command,
+                    respond_to,
+                })) => self.handle(command, respond_to).await,
+                Ok(Some(ListMessage::Retire)) | Err(_) if self.retire(&inbox) => break,
+                Ok(Some(ListMessage::Retire)) | Err(_) => continue,
                 Ok(None) => break,
-                Err(_idle) if self.retire(&inbox) => break,
-                Err(_idle) => continue,
-            };
-            self.handle(message).await;
+            }
         }
     }
 
-    /// Asks the owner to forget this idle actor; true means stop now.
+    /// Asks the owner to forget this actor, which is between messages; true means stop now.
     fn retire(&self, inbox: &mpsc::Receiver<ListMessage>) -> bool {
         let unused = || inbox.is_empty() && inbox.sender_strong_count() == 1;
         (self.context.retire)(&self.name, self.actor_id, &unused)
     }
 
-    async fn handle(&mut self, message: ListMessage) {
-        let ListMessage {
-            command,
-            respond_to,
-        } = message;
+    async fn handle(&mut self, command: Command, respond_to: Option<oneshot::Sender<Response>>) {
         if respond_to.as_ref().is_some_and(oneshot::Sender::is_closed) {
             self.context.stats.skipped.fetch_add(1, Ordering::Relaxed);
             return;
@@ -316,7 +341,7 @@ impl ListActor {
         if let Err(error) = self.loaded().await {
             return reply_now(respond_to, Err(error.into()));
         }
-        #[cfg(any(test, feature = "fault-injection"))]
+        #[cfg(test)]
         crate::fault::maybe_panic(&command);
         match command {
             Command::AddEntry {

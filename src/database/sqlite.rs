@@ -48,6 +48,8 @@ const MIGRATIONS: &[&str] = &[
 /// One connection to the SQLite database.
 pub struct Sqlite {
     connection: Connection,
+    #[cfg(test)]
+    data_dir: std::path::PathBuf,
 }
 
 impl Sqlite {
@@ -57,7 +59,11 @@ impl Sqlite {
         connection.busy_timeout(BUSY_TIMEOUT)?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "FULL")?;
-        let mut sqlite = Sqlite { connection };
+        let mut sqlite = Sqlite {
+            connection,
+            #[cfg(test)]
+            data_dir: data_dir.to_owned(),
+        };
         sqlite.migrate()?;
         Ok(sqlite)
     }
@@ -152,6 +158,10 @@ impl Sqlite {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         for (name, change) in changes {
             apply(&transaction, name, change)?;
+        }
+        #[cfg(test)]
+        if crate::fault::commits_fail(&self.data_dir) {
+            return Err(StorageError::Backend("injected fault: commit fails".into()));
         }
         transaction.commit()?;
         Ok(())

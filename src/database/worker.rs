@@ -250,20 +250,23 @@ impl WorkerActor {
         outcome
     }
 
-    /// Runs `operation` on the connection, reopening it first if an earlier failure closed it.
-    /// A panic inside storage is caught and treated as a failure of the connection: the
-    /// worker survives it and restarts the connection on next use.
+    /// Runs `operation` on the connection, reopening it first if an earlier panic closed it.
+    /// A panic inside storage is caught: the worker survives it, and restarts the connection,
+    /// whose state is unknown, on next use. Plain errors (a full disk, a busy lock) leave the
+    /// connection as it is.
     fn with_storage<T>(
         &mut self,
         operation: impl FnOnce(&mut Storage) -> Result<T, StorageError>,
     ) -> Result<T, StorageError> {
         let storage = self.storage()?;
-        let outcome = catch_unwind(AssertUnwindSafe(|| operation(storage)))
-            .unwrap_or_else(|_| Err(StorageError::Backend("storage panicked".into())));
-        if let Err(StorageError::Backend(_)) = outcome {
-            self.storage = None;
+        match catch_unwind(AssertUnwindSafe(|| operation(storage))) {
+            Ok(outcome) => outcome,
+            Err(_panic) => {
+                tracing::error!("storage panicked; the connection will be reopened");
+                self.storage = None;
+                Err(StorageError::Backend("storage panicked".into()))
+            }
         }
-        outcome
     }
 
     fn storage(&mut self) -> Result<&mut Storage, StorageError> {
