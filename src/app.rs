@@ -173,6 +173,69 @@ pub(crate) mod tests {
     }
 
     #[tokio::test]
+    async fn an_idempotent_retry_returns_the_first_entry_also_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let keyed = |title: &str| {
+            let entry = NewEntry::new(
+                Date::parse("2018-12-19").unwrap(),
+                Title::parse(title).unwrap(),
+            );
+            Command::AddEntry {
+                entry,
+                idempotency_key: Some("key-1".into()),
+            }
+        };
+        let app = start(dir.path()).await;
+        let first = app
+            .cache()
+            .call(&name("bob"), keyed("Dentist"))
+            .await
+            .unwrap();
+        let Reply::Created {
+            entry: original,
+            replayed: false,
+        } = first
+        else {
+            panic!("{first:?}")
+        };
+        app.shutdown().await;
+
+        let app = start(dir.path()).await;
+        let retry = app
+            .cache()
+            .call(&name("bob"), keyed("Dentist"))
+            .await
+            .unwrap();
+        assert_eq!(
+            retry,
+            Reply::Created {
+                entry: original.clone(),
+                replayed: true
+            }
+        );
+        let other_list = app
+            .cache()
+            .call(&name("alice"), keyed("Dentist"))
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                other_list,
+                Reply::Created {
+                    replayed: false,
+                    ..
+                }
+            ),
+            "keys are per list"
+        );
+        assert_eq!(
+            all_titles(&app, "bob").await,
+            [(original.id.get(), "Dentist".to_string())]
+        );
+        app.shutdown().await;
+    }
+
+    #[tokio::test]
     async fn casts_queued_at_shutdown_are_committed() {
         let dir = tempfile::tempdir().unwrap();
         let app = start(dir.path()).await;

@@ -174,6 +174,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let app = App::start(Config::from(&args))
         .await
         .context("starting the server")?;
+    // Scripts and tests read the address from this line, which matters with `--addr ...:0`.
+    println!("todo listening on http://{}", app.local_addr());
     shutdown_signal().await;
     tracing::info!("shutting down");
     app.shutdown().await;

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use crate::database::StorageError;
 use crate::server::Command;
 
 /// Adding an entry with this title makes the list actor panic while handling it.
@@ -14,6 +15,8 @@ pub const PANIC_TITLE: &str = "__todo_fault_panic__";
 /// Data directories whose commits fail, as if the disk were full. Keyed by directory so that
 /// tests running in parallel do not disturb each other.
 static FAILING_COMMITS: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
+/// Data directories whose commits panic inside storage.
+static PANICKING_COMMITS: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
 
 /// Panics if `command` asks for the injected panic.
 pub fn maybe_panic(command: &Command) {
@@ -26,22 +29,41 @@ pub fn maybe_panic(command: &Command) {
 
 /// Makes every commit to the database in `data_dir` fail (`true`) or work again (`false`).
 pub fn fail_commits(data_dir: &Path, fail: bool) {
-    let mut failing = FAILING_COMMITS
+    set(&FAILING_COMMITS, data_dir, fail);
+}
+
+/// Makes every commit to the database in `data_dir` panic (`true`) or work again (`false`).
+pub fn panic_in_commits(data_dir: &Path, panic: bool) {
+    set(&PANICKING_COMMITS, data_dir, panic);
+}
+
+/// Fails or panics if a test asked commits in `data_dir` to.
+pub fn check_commit(data_dir: &Path) -> Result<(), StorageError> {
+    if contains(&PANICKING_COMMITS, data_dir) {
+        panic!("injected fault: storage panics while committing");
+    }
+    match contains(&FAILING_COMMITS, data_dir) {
+        true => Err(StorageError::Backend("injected fault: commit fails".into())),
+        false => Ok(()),
+    }
+}
+
+fn set(registry: &Mutex<Option<HashSet<PathBuf>>>, data_dir: &Path, on: bool) {
+    let mut registry = registry
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let failing = failing.get_or_insert_with(HashSet::new);
-    match fail {
-        true => failing.insert(data_dir.to_owned()),
-        false => failing.remove(data_dir),
+    let registry = registry.get_or_insert_with(HashSet::new);
+    match on {
+        true => registry.insert(data_dir.to_owned()),
+        false => registry.remove(data_dir),
     };
 }
 
-/// Whether commits in `data_dir` are set to fail.
-pub fn commits_fail(data_dir: &Path) -> bool {
-    let failing = FAILING_COMMITS
+fn contains(registry: &Mutex<Option<HashSet<PathBuf>>>, data_dir: &Path) -> bool {
+    let registry = registry
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    failing
+    registry
         .as_ref()
-        .is_some_and(|failing| failing.contains(data_dir))
+        .is_some_and(|registry| registry.contains(data_dir))
 }

@@ -1,6 +1,7 @@
 //! The `todo` binary: parses the command line, starts logging, and runs the library.
 //! The only place that chooses exit codes: 0 on success, 1 on any error, 2 for bad usage.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -39,5 +40,6 @@ fn init_tracing(filter: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }

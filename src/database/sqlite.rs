@@ -160,9 +160,7 @@ impl Sqlite {
             apply(&transaction, name, change)?;
         }
         #[cfg(test)]
-        if crate::fault::commits_fail(&self.data_dir) {
-            return Err(StorageError::Backend("injected fault: commit fails".into()));
-        }
+        crate::fault::check_commit(&self.data_dir)?;
         transaction.commit()?;
         Ok(())
     }

@@ -1,0 +1,8 @@
+//! End-to-end tests of the real `todo` binary as a separate process: the guarantees that only a
+//! process boundary can show (SIGKILL, SIGTERM, memory under overload, what lands on disk).
+
+mod bad_input;
+mod crash;
+mod helpers;
+mod overload;
+mod shutdown;
