@@ -1,0 +1,204 @@
+//! The `todo` command's client subcommands, run as the built binary against an in-process
+//! server: readable tables by default, `--json` for scripts, and one `error:` line on failure.
+
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app};
+
+/// Runs `todo ARGS...` without blocking the runtime that serves it.
+async fn todo(args: &[&str]) -> Output {
+    let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_todo"))
+            .args(&args)
+            .env_remove("TODO_SERVER")
+            .env_remove("HTTP_PROXY")
+            .env_remove("http_proxy")
+            .env_remove("ALL_PROXY")
+            .env_remove("all_proxy")
+            .output()
+            .expect("the todo binary runs")
+    })
+    .await
+    .unwrap()
+}
+
+/// Runs a client subcommand against `app`, asserts it succeeded, and returns its stdout.
+async fn ok(app: &TestApp, args: &[&str]) -> String {
+    let mut full = vec![args[0], "--server", &app.address];
+    full.extend_from_slice(&args[1..]);
+    let output = todo(&full).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "todo {args:?} failed: {stderr}");
+    assert_eq!(stderr, "", "todo {args:?} printed on stderr");
+    String::from_utf8(output.stdout).expect("UTF-8 output")
+}
+
+/// Asserts `output` is a failure with exit code 1 and one `error:` line on stderr; returns it.
+fn one_error_line(output: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "exactly one line: {stderr:?}");
+    assert!(stderr.starts_with("error: "), "{stderr:?}");
+    assert!(output.stdout.is_empty(), "nothing on stdout");
+    stderr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_and_entries_print_aligned_tables() {
+    let app = spawn_app().await;
+    let out = ok(&app, &["add", "work", "2018-12-19", "Dentist"]).await;
+    assert_eq!(
+        out,
+        "ID  DATE        DONE  TITLE\n 1  2018-12-19  no    Dentist\n"
+    );
+    ok(&app, &["add", "work", "2018-12-20", "Movies tonight"]).await;
+    assert_eq!(app.titles("work").await, ["Dentist", "Movies tonight"]);
+
+    let out = ok(&app, &["entries", "work"]).await;
+    assert_eq!(
+        out,
+        "ID  DATE        DONE  TITLE\n 1  2018-12-19  no    Dentist\n 2  2018-12-20  no    Movies tonight\n"
+    );
+    let out = ok(&app, &["entries", "work", "--date", "2018-12-20"]).await;
+    assert_eq!(
+        out,
+        "ID  DATE        DONE  TITLE\n 2  2018-12-20  no    Movies tonight\n"
+    );
+    let out = ok(
+        &app,
+        &[
+            "entries",
+            "work",
+            "--from",
+            "2018-12-01",
+            "--to",
+            "2018-12-19",
+        ],
+    )
+    .await;
+    assert_eq!(
+        out,
+        "ID  DATE        DONE  TITLE\n 1  2018-12-19  no    Dentist\n"
+    );
+    let out = ok(&app, &["entries", "empty"]).await;
+    assert_eq!(out, "ID  DATE        DONE  TITLE\n");
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_output_is_machine_readable() {
+    let app = spawn_app().await;
+    let out = ok(&app, &["add", "--json", "my list", "2018-12-19", "Dentist"]).await;
+    let added: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        added,
+        json!({"id": 1, "date": "2018-12-19", "title": "Dentist", "done": false})
+    );
+    ok(&app, &["add", "my list", "2018-12-19", "Movies"]).await;
+
+    let out = ok(&app, &["entries", "--json", "my list"]).await;
+    let entries: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        entries,
+        json!([
+            {"id": 1, "date": "2018-12-19", "title": "Dentist", "done": false},
+            {"id": 2, "date": "2018-12-19", "title": "Movies", "done": false},
+        ])
+    );
+    let out = ok(
+        &app,
+        &["entries", "--json", "my list", "--date", "2018-01-01"],
+    )
+    .await;
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), json!([]));
+    let out = ok(&app, &["lists", "--json"]).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap(),
+        json!(["my list"])
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn done_edit_rm_and_lists_change_what_the_server_stores() {
+    let app = spawn_app().await;
+    ok(&app, &["add", "home", "2018-12-19", "Dentist"]).await;
+    ok(&app, &["add", "home", "2018-12-19", "Movies"]).await;
+    ok(&app, &["add", "away", "2018-12-19", "Trip"]).await;
+
+    let out = ok(&app, &["done", "home", "1"]).await;
+    assert_eq!(
+        out,
+        "ID  DATE        DONE  TITLE\n 1  2018-12-19  yes   Dentist\n"
+    );
+    assert_eq!(app.get_json("/lists/home/entries/1").await["done"], true);
+
+    let out = ok(&app, &["edit", "home", "2", "--title", "Theatre"]).await;
+    assert_eq!(
+        out,
+        "ID  DATE        DONE  TITLE\n 2  2018-12-19  no    Theatre\n"
+    );
+    ok(&app, &["edit", "home", "2", "--date", "2018-12-24"]).await;
+    assert_eq!(
+        app.get_json("/lists/home/entries/2").await,
+        json!({"id": 2, "date": "2018-12-24", "title": "Theatre", "done": false})
+    );
+
+    assert_eq!(ok(&app, &["rm", "home", "1"]).await, "deleted 1\n");
+    assert_eq!(app.titles("home").await, ["Theatre"]);
+    assert_eq!(
+        ok(&app, &["rm", "--json", "home", "2"]).await,
+        "{\"deleted\":2}\n"
+    );
+
+    assert_eq!(ok(&app, &["lists"]).await, "away\n");
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_server_is_one_error_line() {
+    for args in [
+        vec!["lists", "--server", "http://127.0.0.1:1"],
+        vec![
+            "add",
+            "--server",
+            "http://127.0.0.1:1",
+            "l",
+            "2018-12-19",
+            "x",
+        ],
+    ] {
+        let output = todo(&args).await;
+        let stderr = one_error_line(&output);
+        assert!(stderr.contains("127.0.0.1:1"), "names the server: {stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_error_is_one_error_line_with_the_server_s_message() {
+    let app = spawn_app().await;
+    let server = app.address.as_str();
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["add", "--server", server, "l", "2018-13-01", "x"],
+            "invalid date",
+        ),
+        (
+            &["entries", "--server", server, "l", "--date", "2018-02-30"],
+            "invalid date",
+        ),
+        (&["done", "--server", server, "l", "7"], "not found"),
+        (&["rm", "--server", server, "l", "7"], "not found"),
+        (&["edit", "--server", server, "l", "1"], "nothing to change"),
+    ];
+    for (args, fragment) in cases {
+        let output = todo(args).await;
+        let stderr = one_error_line(&output);
+        assert!(stderr.contains(fragment), "todo {args:?}: {stderr}");
+    }
+    assert_eq!(app.get_json("/lists").await, json!({"lists": []}));
+    app.shutdown().await;
+}

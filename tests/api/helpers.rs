@@ -1,0 +1,208 @@
+//! The harness: `spawn_app()` starts the whole server in-process on `127.0.0.1:0` over a fresh
+//! temporary data directory, and `TestApp` sends requests to it over real sockets.
+
+use std::net::SocketAddr;
+
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::Value;
+use tempfile::TempDir;
+use todo::app::App;
+use todo::config::Config;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A running server and a client for it. The data directory lives as long as the app.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub address: String,
+    /// A client that never goes through a proxy.
+    pub client: reqwest::Client,
+    app: App,
+    _dir: TempDir,
+}
+
+/// Starts a server on a free port over an empty data directory.
+pub async fn spawn_app() -> TestApp {
+    start_in(tempfile::tempdir().expect("a temporary directory")).await
+}
+
+/// Starts a server on a free port over `dir`.
+async fn start_in(dir: TempDir) -> TestApp {
+    let mut config = Config::with_data_dir(dir.path());
+    config.web.addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    let app = App::start(config)
+        .await
+        .expect("the app starts on a fresh directory");
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a reqwest client");
+    TestApp {
+        address: format!("http://{}", app.local_addr()),
+        client,
+        app,
+        _dir: dir,
+    }
+}
+
+/// A response read off a raw socket: the status, the head's text, and the body.
+pub struct RawResponse {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+impl TestApp {
+    /// The server's socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.app.local_addr()
+    }
+
+    /// Stops the server, waiting for every queued write to be committed.
+    pub async fn shutdown(self) {
+        self.app.shutdown().await;
+    }
+
+    /// Shuts the server down and starts a new one on the same data directory (and a new port).
+    pub async fn restart(self) -> TestApp {
+        let TestApp { app, _dir: dir, .. } = self;
+        app.shutdown().await;
+        start_in(dir).await
+    }
+
+    /// A request to `path` (which starts with `/`).
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.address))
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.send(self.request(Method::GET, path)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.send(self.request(Method::DELETE, path)).await
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.send(self.request(Method::POST, path).json(body)).await
+    }
+
+    pub async fn patch_json(&self, path: &str, body: &Value) -> Response {
+        self.send(self.request(Method::PATCH, path).json(body))
+            .await
+    }
+
+    /// A request with `body` sent as is, labelled JSON.
+    pub async fn send_raw_body(
+        &self,
+        method: Method,
+        path: &str,
+        body: impl Into<String>,
+    ) -> Response {
+        let request = self
+            .request(method, path)
+            .header("content-type", "application/json")
+            .body(body.into());
+        self.send(request).await
+    }
+
+    pub async fn send(&self, request: RequestBuilder) -> Response {
+        request.send().await.expect("the server answers")
+    }
+
+    /// `GET path` answered with 200, as JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.json().await.expect("a JSON body")
+    }
+
+    /// Adds an entry through the JSON API and returns it.
+    pub async fn add(&self, list: &str, date: &str, title: &str) -> Value {
+        let path = format!("/lists/{list}/entries");
+        let response = self
+            .post_json(&path, &serde_json::json!({"date": date, "title": title}))
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED, "POST {path}");
+        response.json().await.expect("a JSON body")
+    }
+
+    /// The titles of every entry of `list`, in id order.
+    pub async fn titles(&self, list: &str) -> Vec<String> {
+        let entries = self.get_json(&format!("/lists/{list}/entries")).await;
+        entries
+            .as_array()
+            .expect("an array")
+            .iter()
+            .map(|entry| entry["title"].as_str().expect("a title").to_owned())
+            .collect()
+    }
+
+    /// Sends `head` (a request line and headers, without the final blank line) and `body` on a
+    /// fresh connection, with `Connection: close`, and reads the whole answer. No URL
+    /// normalisation happens, unlike reqwest's.
+    pub async fn raw(&self, head: &str, body: &[u8]) -> RawResponse {
+        let mut stream = TcpStream::connect(self.addr()).await.expect("connects");
+        let mut request = format!(
+            "{head}\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+            self.addr(),
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(body);
+        // The server may answer and close before reading everything (a request too large);
+        // what counts is the answer, so a failed write is not an error here.
+        let _ = stream.write_all(&request).await;
+        let mut bytes = Vec::new();
+        let _ = stream.read_to_end(&mut bytes).await;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let (head, body) = text
+            .split_once("\r\n\r\n")
+            .unwrap_or_else(|| panic!("no complete response head in {text:?}"));
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|status| status.parse().ok())
+            .unwrap_or_else(|| panic!("no status in {head:?}"));
+        RawResponse {
+            status,
+            head: head.to_owned(),
+            body: body.to_owned(),
+        }
+    }
+}
+
+/// Asserts `response` is an error with this status and code in the JSON error shape, and returns
+/// its message.
+pub async fn assert_error(response: Response, status: StatusCode, code: &str) -> String {
+    let actual = response.status();
+    let content_type = header(&response, "content-type");
+    let text = response.text().await.expect("a body");
+    assert_eq!(actual, status, "body: {text}");
+    assert_eq!(content_type, "application/json", "body: {text}");
+    error_message(&text, code)
+}
+
+/// Checks `text` is `{"error": {"code": code, "message": "..."}}` and returns the message.
+pub fn error_message(text: &str, code: &str) -> String {
+    let body: Value = serde_json::from_str(text)
+        .unwrap_or_else(|error| panic!("error body is not JSON ({error}): {text:?}"));
+    let object = body.as_object().expect("an object");
+    assert_eq!(object.len(), 1, "only an `error` key: {text}");
+    assert_eq!(body["error"]["code"], code, "body: {text}");
+    assert_eq!(body["error"].as_object().unwrap().len(), 2, "body: {text}");
+    let message = body["error"]["message"].as_str().expect("a message");
+    assert!(!message.is_empty());
+    message.to_owned()
+}
+
+/// The value of a header, or `""` when it is absent.
+pub fn header(response: &Response, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .map(|value| value.to_str().expect("a visible header").to_owned())
+        .unwrap_or_default()
+}

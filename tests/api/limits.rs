@@ -1,0 +1,129 @@
+//! Size limits: a body over 64 KiB gets 413, a request head over 64 KiB gets 414 or 431, and an
+//! `Idempotency-Key` must be 1 to 255 visible ASCII characters. Nothing over a limit is stored.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{assert_error, error_message, spawn_app};
+
+const MAX_BODY: usize = 64 * 1024;
+
+/// A valid entry body padded with spaces to exactly `len` bytes.
+fn padded_entry(len: usize) -> String {
+    let entry = r#"{"date": "2018-12-19", "title": "Padded"}"#;
+    format!("{entry}{}", " ".repeat(len - entry.len()))
+}
+
+#[tokio::test]
+async fn a_body_over_64_kib_is_a_413() {
+    let app = spawn_app().await;
+    for len in [MAX_BODY + 1, 1024 * 1024] {
+        println!("case: {len} bytes");
+        let response = app
+            .send_raw_body(Method::POST, "/lists/big/entries", padded_entry(len))
+            .await;
+        assert_error(response, StatusCode::PAYLOAD_TOO_LARGE, "body_too_large").await;
+    }
+    let patch = format!(r#"{{"done": true}}{}"#, " ".repeat(MAX_BODY));
+    let response = app
+        .send_raw_body(Method::PATCH, "/lists/big/entries/1", patch)
+        .await;
+    assert_error(response, StatusCode::PAYLOAD_TOO_LARGE, "body_too_large").await;
+    assert_eq!(app.get_json("/lists/big/entries").await, json!([]));
+
+    let response = app
+        .send_raw_body(Method::POST, "/lists/big/entries", padded_entry(MAX_BODY))
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::CREATED,
+        "exactly 64 KiB is allowed"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_1_mb_body_on_a_raw_socket_is_a_413() {
+    let app = spawn_app().await;
+    let response = app
+        .raw(
+            "POST /lists/big/entries HTTP/1.1",
+            padded_entry(1024 * 1024).as_bytes(),
+        )
+        .await;
+    assert_eq!(response.status, 413, "{}", response.head);
+    error_message(&response.body, "body_too_large");
+    app.shutdown().await;
+}
+
+/// Sends each head on its own connection and asserts the answer is 414 or 431, and that the
+/// server still serves afterwards.
+async fn assert_head_too_large(heads: &[String]) {
+    let app = spawn_app().await;
+    for head in heads {
+        let response = app.raw(head, b"").await;
+        assert!(
+            [414, 431].contains(&response.status),
+            "{}... ({} bytes) answered: {}",
+            &head[..40],
+            head.len(),
+            response.head
+        );
+    }
+    assert_eq!(
+        app.get_json("/healthz").await,
+        json!({"status": "ok"}),
+        "still serving"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_100_kb_url_is_a_414_or_431() {
+    let long = "a".repeat(100 * 1024);
+    assert_head_too_large(&[
+        format!("GET /lists/x/entries?date={long} HTTP/1.1"),
+        format!("GET /{long} HTTP/1.1"),
+    ])
+    .await;
+}
+
+#[tokio::test]
+async fn a_100_kb_header_is_a_414_or_431() {
+    let long = "a".repeat(100 * 1024);
+    // 60 headers of 1.7 KB: over the size limit, under hyper's count limit of 100 headers.
+    let many: String = (0..60)
+        .map(|n| format!("X-Padding-{n}: {}\r\n", "a".repeat(1_700)))
+        .collect();
+    assert_head_too_large(&[
+        format!("GET /lists/x/entries HTTP/1.1\r\nX-Padding: {long}"),
+        format!("GET /healthz HTTP/1.1\r\nIdempotency-Key: {long}"),
+        format!("GET /healthz HTTP/1.1\r\n{many}X-Last: 1"),
+    ])
+    .await;
+}
+
+#[tokio::test]
+async fn an_idempotency_key_must_be_1_to_255_visible_ascii_characters() {
+    let app = spawn_app().await;
+    let post = |key: reqwest::header::HeaderValue| {
+        app.request(Method::POST, "/lists/keys/entries")
+            .header("idempotency-key", key)
+            .json(&json!({"date": "2018-12-19", "title": "x"}))
+            .send()
+    };
+    let bad = [
+        reqwest::header::HeaderValue::from_static(""),
+        reqwest::header::HeaderValue::from_str(&"k".repeat(256)).unwrap(),
+        reqwest::header::HeaderValue::from_bytes(b"caf\xe9").unwrap(),
+    ];
+    for key in bad {
+        println!("case: {key:?}");
+        let response = post(key).await.unwrap();
+        assert_error(response, StatusCode::BAD_REQUEST, "invalid_idempotency_key").await;
+    }
+    assert_eq!(app.get_json("/lists/keys/entries").await, json!([]));
+    let longest = reqwest::header::HeaderValue::from_str(&"k".repeat(255)).unwrap();
+    assert_eq!(post(longest).await.unwrap().status(), StatusCode::CREATED);
+    app.shutdown().await;
+}
