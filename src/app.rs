@@ -43,7 +43,7 @@ pub enum StartError {
 impl App {
     /// Opens storage, starts the actor system, and serves HTTP on `config.web.addr`.
     pub async fn start(config: Config) -> Result<App, StartError> {
-        let (database, database_closed) = Database::start(config.database)?;
+        let (database, database_closed) = Database::start(config.database).await?;
         let cache = Cache::new(database, config.lists);
         let addr = config.web.addr;
         let bind_error = |source| StartError::Bind { addr, source };

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::ListsConfig;
-use crate::database::Database;
+use crate::database::{Database, StorageError};
 use crate::list::ListName;
 use crate::server::{ActorContext, ActorStats, Command, ListHandle, Reply, SendError, ServerError};
 
@@ -90,10 +90,18 @@ impl Cache {
     /// Sends `command` to the list and waits for the reply, at most the configured call timeout.
     pub async fn call(&self, name: &ListName, mut command: Command) -> Result<Reply, ServerError> {
         let deadline = Instant::now() + self.shared.config.call_timeout;
+        // On shared storage a write may meet another node's newer version of the list; it was
+        // not applied, the actor has reloaded, and the write is applied once more on that state.
+        let mut retry_on_conflict = self.database().is_shared().then(|| command.clone());
         loop {
             self.refuse_after_shutdown()?;
             match self.server_process(name).call(command, deadline).await {
                 Ok(reply) => return Ok(reply),
+                Err(SendError::Failed(ServerError::Storage(StorageError::Conflict)))
+                    if retry_on_conflict.is_some() =>
+                {
+                    command = retry_on_conflict.take().expect("checked just above");
+                }
                 Err(SendError::Failed(error)) => return Err(error),
                 // The actor stopped between lookup and send: the next lookup starts a new one.
                 Err(SendError::Stopped(returned)) => command = returned,

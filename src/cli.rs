@@ -106,6 +106,10 @@ pub struct ServeArgs {
     /// Directory of the embedded SQLite database.
     #[arg(long, env = "TODO_DATA_DIR", default_value = "todo-data")]
     pub data_dir: PathBuf,
+    /// Store lists in this PostgreSQL database (postgres://user@host/db) instead of SQLite,
+    /// so several nodes can share them.
+    #[arg(long, env = "TODO_DATABASE_URL")]
+    pub database_url: Option<String>,
     /// Database workers, each with its own connection.
     #[arg(long, env = "TODO_DB_WORKERS", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub db_workers: u16,
@@ -151,6 +155,7 @@ impl From<&ServeArgs> for Config {
         Config {
             database: DatabaseConfig {
                 data_dir: args.data_dir.clone(),
+                database_url: args.database_url.clone(),
                 workers: args.db_workers.into(),
                 max_batch: args.max_batch as usize,
             },

@@ -21,8 +21,11 @@ pub struct Config {
 /// The database pool and its storage.
 #[derive(Debug, Clone)]
 pub struct DatabaseConfig {
-    /// Directory of the embedded SQLite database; it is created if missing.
+    /// Directory of the embedded SQLite database; it is created if missing. It also holds the
+    /// lock that keeps a second server off the same data.
     pub data_dir: PathBuf,
+    /// A PostgreSQL URL (`postgres://...`); when set, lists are stored there instead of SQLite.
+    pub database_url: Option<String>,
     /// Number of database workers, each with its own connection.
     pub workers: usize,
     /// Most writes committed in one transaction; 1 turns group commit off.
@@ -57,6 +60,7 @@ impl Default for DatabaseConfig {
     fn default() -> DatabaseConfig {
         DatabaseConfig {
             data_dir: PathBuf::from("todo-data"),
+            database_url: None,
             workers: 3,
             max_batch: 1_024,
         }

@@ -46,6 +46,13 @@ pub enum Command {
     Clear,
 }
 
+impl Command {
+    /// Whether the command only reads.
+    pub fn is_read(&self) -> bool {
+        matches!(self, Command::Entries(_) | Command::Entry(_))
+    }
+}
+
 /// Which entries to read.
 #[derive(Debug, Clone, Copy)]
 pub enum EntriesQuery {
@@ -291,6 +298,8 @@ struct Loaded {
     sync: Arc<ListSync>,
     /// The number of the last write sent to the worker.
     seq: u64,
+    /// The list's version in storage once every write sent so far is committed.
+    version: u64,
 }
 
 struct ListActor {
@@ -338,7 +347,11 @@ impl ListActor {
             self.context.stats.skipped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        if let Err(error) = self.loaded().await {
+        let fresh = match command.is_read() && self.context.database.is_shared() {
+            true => self.refresh().await,
+            false => self.loaded().await,
+        };
+        if let Err(error) = fresh {
             return reply_now(respond_to, Err(error.into()));
         }
         #[cfg(test)]
@@ -482,11 +495,13 @@ impl ListActor {
         let list = self.name.clone();
         let state = self.state();
         state.seq += 1;
+        state.version += 1;
         let write = Write {
             list,
             change,
             sync: state.sync.clone(),
             seq: state.seq,
+            expected_version: state.version - 1,
             ack: reply_after_commit(respond_to, Ok(reply)),
         };
         self.context.database.write(write).await;
@@ -505,14 +520,31 @@ impl ListActor {
         let StoredList {
             list,
             idempotency_keys,
+            version,
         } = self.context.database.load(&self.name).await?;
         self.state = Some(Loaded {
             list,
             idempotency_keys,
             sync: Arc::default(),
             seq: 0,
+            version,
         });
         Ok(())
+    }
+
+    /// The freshness rule when other nodes share storage: before a read, compare the list's
+    /// version in storage with this actor's, and reload if another node has written since.
+    /// The check queues behind this actor's own writes, so it sees them committed.
+    async fn refresh(&mut self) -> Result<(), StorageError> {
+        let stored = self.context.database.version(&self.name).await?;
+        if self
+            .state
+            .as_ref()
+            .is_some_and(|state| state.version != stored)
+        {
+            self.state = None;
+        }
+        self.loaded().await
     }
 
     fn state(&mut self) -> &mut Loaded {

@@ -4,6 +4,7 @@
 //! writes of one list are applied in the order its actor sent them (the book's pooled
 //! `Todo.Database`). Only this module knows which storage backends exist.
 
+pub mod postgres;
 pub mod sqlite;
 pub mod storage;
 pub mod worker;
@@ -18,7 +19,6 @@ use tokio::sync::oneshot;
 use crate::config::DatabaseConfig;
 use crate::list::ListName;
 
-use storage::Storage;
 pub use storage::{Change, StorageError, StoredList};
 pub use worker::{Ack, ListSync, Write};
 use worker::{WorkerHandle, WorkerMessage};
@@ -32,6 +32,8 @@ pub const LOCK_FILE: &str = "LOCK";
 pub struct Database {
     workers: Arc<[WorkerHandle]>,
     stats: Arc<DatabaseStats>,
+    /// Whether other nodes may write the same lists (PostgreSQL), so reads check versions.
+    shared: bool,
 }
 
 /// Resolves once every worker has committed its queue and closed its connection.
@@ -62,7 +64,7 @@ pub enum OpenError {
 
 impl Database {
     /// Opens storage and starts the workers; returns the pool and a way to wait for its close.
-    pub fn start(config: DatabaseConfig) -> Result<(Database, DatabaseClosed), OpenError> {
+    pub async fn start(config: DatabaseConfig) -> Result<(Database, DatabaseClosed), OpenError> {
         let lock = lock_data_dir(&config)?;
         let config = Arc::new(config);
         let stats = Arc::new(DatabaseStats::default());
@@ -70,17 +72,22 @@ impl Database {
         let mut workers = Vec::with_capacity(n_workers);
         let mut workers_closed = Vec::with_capacity(n_workers);
         for index in 0..n_workers {
-            // Opened here, not in the thread, so that a bad path or schema fails the start.
-            let storage = Storage::open(&config)?;
+            let (opened, opened_receiver) = oneshot::channel();
             let (closed, closed_receiver) = oneshot::channel();
-            let worker = WorkerHandle::spawn(index, storage, config.clone(), stats.clone(), closed)
+            let worker = WorkerHandle::spawn(index, config.clone(), stats.clone(), opened, closed)
                 .map_err(|source| data_dir_error(&config, source))?;
+            // Each worker opens its own connection on its own thread; a bad path, URL or
+            // schema fails the start.
+            opened_receiver
+                .await
+                .map_err(|_| StorageError::Unavailable)??;
             workers.push(worker);
             workers_closed.push(closed_receiver);
         }
         let database = Database {
             workers: workers.into(),
             stats,
+            shared: config.database_url.is_some(),
         };
         Ok((
             database,
@@ -100,6 +107,22 @@ impl Database {
         };
         self.send(list, message).await?;
         response.await.map_err(|_| StorageError::Unavailable)?
+    }
+
+    /// The list's version in storage, after every write already queued for it.
+    pub async fn version(&self, list: &ListName) -> Result<u64, StorageError> {
+        let (respond_to, response) = oneshot::channel();
+        let message = WorkerMessage::Version {
+            list: list.clone(),
+            respond_to,
+        };
+        self.send(list, message).await?;
+        response.await.map_err(|_| StorageError::Unavailable)?
+    }
+
+    /// Whether other nodes may write the same lists, so reads must check versions.
+    pub fn is_shared(&self) -> bool {
+        self.shared
     }
 
     /// Queues a write; its `ack` is called once it is committed or has failed.

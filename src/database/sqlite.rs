@@ -10,7 +10,10 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::list::{Date, Entry, EntryId, ListName, Title, TodoList};
 
-use super::storage::{Change, StorageError, StoredList};
+use super::storage::{
+    Change, CommitSteps, Conflicts, StorageError, StoredList, VersionedChange, apply_versioned,
+    corrupt, entry_id, expect_one_row, sql_id, sql_version, stored_version,
+};
 
 /// The database file inside the data directory.
 pub const DATABASE_FILE: &str = "todo.sqlite3";
@@ -94,15 +97,16 @@ impl Sqlite {
 
     /// Reads one list with its entries and idempotency keys.
     pub fn load(&mut self, name: &ListName) -> Result<StoredList, StorageError> {
-        let next_id: Option<i64> = self
+        let row: Option<(i64, i64)> = self
             .connection
-            .prepare_cached("SELECT next_id FROM lists WHERE name = ?1")?
-            .query_row([name.as_str()], |row| row.get(0))
+            .prepare_cached("SELECT next_id, version FROM lists WHERE name = ?1")?
+            .query_row([name.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))
             .optional()?;
-        let Some(next_id) = next_id else {
+        let Some((next_id, version)) = row else {
             return Ok(StoredList::default());
         };
         let next_id = entry_id(next_id)?;
+        let version = stored_version(version)?;
         let mut statement = self.connection.prepare_cached(
             "SELECT id, date, title, done, position FROM entries WHERE list = ?1 ORDER BY id",
         )?;
@@ -130,6 +134,7 @@ impl Sqlite {
         Ok(StoredList {
             list: TodoList::from_entries(next_id, entries),
             idempotency_keys,
+            version,
         })
     }
 
@@ -152,17 +157,20 @@ impl Sqlite {
     }
 
     /// Applies every change in one transaction; if one fails, none is kept.
-    pub fn commit(&mut self, changes: &[(&ListName, &Change)]) -> Result<(), StorageError> {
+    pub fn commit(&mut self, changes: &[VersionedChange<'_>]) -> Result<Conflicts, StorageError> {
         let transaction = self
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for (name, change) in changes {
-            apply(&transaction, name, change)?;
-        }
+        let conflicts = apply_versioned(&mut Steps(&transaction), changes)?;
         #[cfg(test)]
         crate::fault::check_commit(&self.data_dir)?;
         transaction.commit()?;
-        Ok(())
+        Ok(conflicts)
+    }
+
+    /// The list's version, 0 if it has no row.
+    pub fn version(&mut self, name: &ListName) -> Result<u64, StorageError> {
+        Ok(version_of(&self.connection, name.as_str())?.unwrap_or(0))
     }
 
     /// Names of lists holding entries, after `after` in byte order, at most `limit`.
@@ -202,9 +210,8 @@ fn apply(
         } => {
             transaction
                 .prepare_cached(
-                    "INSERT INTO lists (name, next_id, version) VALUES (?1, ?2, 1)
-                     ON CONFLICT (name) DO UPDATE
-                     SET next_id = max(next_id, excluded.next_id), version = version + 1",
+                    "INSERT INTO lists (name, next_id, version) VALUES (?1, ?2, 0)
+                     ON CONFLICT (name) DO UPDATE SET next_id = max(next_id, excluded.next_id)",
                 )?
                 .execute(params![name, sql_id(*next_id)])?;
             transaction
@@ -242,54 +249,51 @@ fn apply(
                     entry.done,
                     entry.order
                 ])?;
-            expect_one_row(n_rows)?;
-            bump_version(transaction, name)?;
+            expect_one_row(n_rows as u64)?;
         }
         Change::Delete(id) => {
             let n_rows = transaction
                 .prepare_cached("DELETE FROM entries WHERE list = ?1 AND id = ?2")?
                 .execute(params![name, sql_id(*id)])?;
-            expect_one_row(n_rows)?;
-            bump_version(transaction, name)?;
+            expect_one_row(n_rows as u64)?;
         }
         Change::Clear => {
             transaction
                 .prepare_cached("DELETE FROM entries WHERE list = ?1")?
                 .execute([name])?;
-            bump_version(transaction, name)?;
         }
     }
     Ok(())
 }
 
-fn bump_version(transaction: &rusqlite::Transaction<'_>, name: &str) -> Result<(), StorageError> {
-    transaction
-        .prepare_cached("UPDATE lists SET version = version + 1 WHERE name = ?1")?
-        .execute([name])?;
-    Ok(())
-}
+/// The transaction's statements, for `apply_versioned`.
+struct Steps<'a, 't>(&'a rusqlite::Transaction<'t>);
 
-/// An update or delete of an entry the list holds must touch exactly one row; anything else
-/// means memory and storage disagree, and the group must not commit.
-fn expect_one_row(n_rows: usize) -> Result<(), StorageError> {
-    match n_rows {
-        1 => Ok(()),
-        _ => Err(StorageError::Diverged),
+impl CommitSteps for Steps<'_, '_> {
+    fn version(&mut self, list: &ListName) -> Result<Option<u64>, StorageError> {
+        version_of(self.0, list.as_str())
+    }
+
+    fn apply(&mut self, list: &ListName, change: &Change) -> Result<(), StorageError> {
+        apply(self.0, list, change)
+    }
+
+    fn set_version(&mut self, list: &ListName, version: u64) -> Result<(), StorageError> {
+        let version = sql_version(version)?;
+        self.0
+            .prepare_cached(
+                "INSERT INTO lists (name, next_id, version) VALUES (?1, 1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET version = excluded.version",
+            )?
+            .execute(params![list.as_str(), version])?;
+        Ok(())
     }
 }
 
-fn sql_id(id: EntryId) -> i64 {
-    i64::try_from(id.get())
-        .expect("ids and counters stay at or below EntryId::MAX + 1, which fits in i64")
-}
-
-fn entry_id(id: i64) -> Result<EntryId, StorageError> {
-    u64::try_from(id)
-        .ok()
-        .and_then(EntryId::new)
-        .ok_or_else(|| StorageError::Corrupt(format!("entry id {id} is not positive")))
-}
-
-fn corrupt(error: impl std::fmt::Display) -> StorageError {
-    StorageError::Corrupt(error.to_string())
+fn version_of(connection: &Connection, name: &str) -> Result<Option<u64>, StorageError> {
+    let version: Option<i64> = connection
+        .prepare_cached("SELECT version FROM lists WHERE name = ?1")?
+        .query_row([name], |row| row.get(0))
+        .optional()?;
+    version.map(stored_version).transpose()
 }

@@ -3,11 +3,12 @@
 //! `Storage` is a closed enum of backends, so only the `database` module knows they exist. Every
 //! backend stores entry rows, so a write touches a constant number of rows whatever the list's size.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::config::DatabaseConfig;
 use crate::list::{Entry, EntryId, ListName, TodoList};
 
+use super::postgres::Postgres;
 use super::sqlite::Sqlite;
 
 /// Why storage could not do what was asked.
@@ -25,6 +26,10 @@ pub enum StorageError {
     /// The database worker is gone (it failed too often, or the server is stopping).
     #[error("the database worker is unavailable")]
     Unavailable,
+    /// Another node changed the list since this node loaded it; the list is reloaded and the
+    /// write was not applied.
+    #[error("another node changed this list; retry on its current state")]
+    Conflict,
 }
 
 impl From<rusqlite::Error> for StorageError {
@@ -53,38 +58,71 @@ pub enum Change {
     Clear,
 }
 
-/// A list as storage holds it: its entries, id counter and idempotency keys.
+/// A list as storage holds it: its entries, id counter, idempotency keys and version.
 #[derive(Debug, Clone, Default)]
 pub struct StoredList {
     /// The entries and the next id.
     pub list: TodoList,
     /// Idempotency keys of earlier creates, with the id each created.
     pub idempotency_keys: HashMap<String, EntryId>,
+    /// Bumped by every committed change; 0 for a list never written.
+    pub version: u64,
 }
+
+/// One change as a commit applies it: `expected_version` is the list's version in storage
+/// right before it, as the writing actor believes it to be.
+pub struct VersionedChange<'a> {
+    /// The list it changes.
+    pub list: &'a ListName,
+    /// The version the list must have for the change to apply.
+    pub expected_version: u64,
+    /// What to store.
+    pub change: &'a Change,
+}
+
+/// Lists whose stored version differed from what their writes expected: another node changed
+/// them since this node loaded them. None of their changes in the commit were applied.
+pub type Conflicts = HashSet<ListName>;
 
 /// A storage backend, owned by one database worker.
 pub enum Storage {
     /// SQLite in a file, the embedded default.
     Sqlite(Sqlite),
+    /// A PostgreSQL server, shared by several nodes.
+    Postgres(Postgres),
 }
 
 impl Storage {
     /// Opens a connection to the configured backend, creating and migrating the schema as needed.
     pub fn open(config: &DatabaseConfig) -> Result<Storage, StorageError> {
-        Sqlite::open(&config.data_dir).map(Storage::Sqlite)
+        match &config.database_url {
+            Some(url) => Postgres::connect(url).map(Storage::Postgres),
+            None => Sqlite::open(&config.data_dir).map(Storage::Sqlite),
+        }
     }
 
     /// Reads one list.
     pub fn load(&mut self, name: &ListName) -> Result<StoredList, StorageError> {
         match self {
             Storage::Sqlite(sqlite) => sqlite.load(name),
+            Storage::Postgres(postgres) => postgres.load(name),
         }
     }
 
-    /// Applies `changes` in one transaction: all of them, or none.
-    pub fn commit(&mut self, changes: &[(&ListName, &Change)]) -> Result<(), StorageError> {
+    /// The list's version in storage (0 if it was never written).
+    pub fn version(&mut self, name: &ListName) -> Result<u64, StorageError> {
+        match self {
+            Storage::Sqlite(sqlite) => sqlite.version(name),
+            Storage::Postgres(postgres) => postgres.version(name),
+        }
+    }
+
+    /// Applies `changes` in one transaction, except those of lists whose version moved on
+    /// (returned as conflicts); if anything else fails, nothing is applied.
+    pub fn commit(&mut self, changes: &[VersionedChange<'_>]) -> Result<Conflicts, StorageError> {
         match self {
             Storage::Sqlite(sqlite) => sqlite.commit(changes),
+            Storage::Postgres(postgres) => postgres.commit(changes),
         }
     }
 
@@ -92,6 +130,7 @@ impl Storage {
     pub fn list_names(&mut self, after: &str, limit: usize) -> Result<Vec<ListName>, StorageError> {
         match self {
             Storage::Sqlite(sqlite) => sqlite.list_names(after, limit),
+            Storage::Postgres(postgres) => postgres.list_names(after, limit),
         }
     }
 
@@ -99,6 +138,114 @@ impl Storage {
     pub fn ping(&mut self) -> Result<(), StorageError> {
         match self {
             Storage::Sqlite(sqlite) => sqlite.ping(),
+            Storage::Postgres(postgres) => postgres.ping(),
         }
     }
+
+    /// Whether the connection is lost for good, so the worker must open a new one.
+    pub fn is_broken(&self) -> bool {
+        match self {
+            Storage::Sqlite(_) => false,
+            Storage::Postgres(postgres) => postgres.is_broken(),
+        }
+    }
+
+    /// Whether other nodes may write the same lists, so a read must check the list's version.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Storage::Postgres(_))
+    }
+}
+
+/// The statements a backend runs inside one open transaction, for `apply_versioned`.
+pub trait CommitSteps {
+    /// The list's version, or `None` if it has no row.
+    fn version(&mut self, list: &ListName) -> Result<Option<u64>, StorageError>;
+    /// Applies one change to the rows of `list`.
+    fn apply(&mut self, list: &ListName, change: &Change) -> Result<(), StorageError>;
+    /// Stores the list's new version, creating its row if needed.
+    fn set_version(&mut self, list: &ListName, version: u64) -> Result<(), StorageError>;
+}
+
+/// Applies `changes` through `steps`, list by list, with a compare-and-set on each list's
+/// version: the one code path that makes several nodes on one database safe, on every backend.
+pub fn apply_versioned(
+    steps: &mut impl CommitSteps,
+    changes: &[VersionedChange<'_>],
+) -> Result<Conflicts, StorageError> {
+    // The version each list has reached in this transaction; `None` once it conflicted. Lists
+    // are read (and, on PostgreSQL, locked) in name order, so two nodes never deadlock.
+    let mut first_expected: BTreeMap<&ListName, u64> = BTreeMap::new();
+    for change in changes {
+        first_expected
+            .entry(change.list)
+            .or_insert(change.expected_version);
+    }
+    let mut versions: HashMap<&ListName, Option<u64>> =
+        HashMap::with_capacity(first_expected.len());
+    for (list, expected) in first_expected {
+        let stored = steps.version(list)?.unwrap_or(0);
+        versions.insert(list, (stored == expected).then_some(stored));
+    }
+    for change in changes {
+        let Some(version) = versions[change.list] else {
+            continue;
+        };
+        // An actor's writes follow one another, so within a list the chain never breaks;
+        // if it does, memory and storage disagree and nothing may commit.
+        if version != change.expected_version {
+            return Err(StorageError::Diverged);
+        }
+        steps.apply(change.list, change.change)?;
+        versions.insert(change.list, Some(version + 1));
+    }
+    let mut conflicts = Conflicts::new();
+    for (list, version) in versions {
+        match version {
+            Some(version) => steps.set_version(list, version)?,
+            None => {
+                conflicts.insert(list.clone());
+            }
+        }
+    }
+    Ok(conflicts)
+}
+
+/// An id as both backends store it.
+pub fn sql_id(id: EntryId) -> i64 {
+    i64::try_from(id.get())
+        .expect("ids and counters stay at or below EntryId::MAX + 1, which fits in i64")
+}
+
+/// A stored id, checked.
+pub fn entry_id(id: i64) -> Result<EntryId, StorageError> {
+    u64::try_from(id)
+        .ok()
+        .and_then(EntryId::new)
+        .ok_or_else(|| StorageError::Corrupt(format!("entry id {id} is not positive")))
+}
+
+/// A stored list version, checked.
+pub fn stored_version(version: i64) -> Result<u64, StorageError> {
+    u64::try_from(version)
+        .map_err(|_| StorageError::Corrupt(format!("list version {version} is negative")))
+}
+
+/// A version as both backends store it.
+pub fn sql_version(version: u64) -> Result<i64, StorageError> {
+    i64::try_from(version)
+        .map_err(|_| StorageError::Corrupt(format!("list version {version} overflows")))
+}
+
+/// An update or delete of an entry the list holds must touch exactly one row; anything else
+/// means memory and storage disagree, and the group must not commit.
+pub fn expect_one_row(n_rows: u64) -> Result<(), StorageError> {
+    match n_rows {
+        1 => Ok(()),
+        _ => Err(StorageError::Diverged),
+    }
+}
+
+/// A stored value that does not validate.
+pub fn corrupt(error: impl std::fmt::Display) -> StorageError {
+    StorageError::Corrupt(error.to_string())
 }

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::list::ListName;
 
 use super::DatabaseStats;
-use super::storage::{Change, Storage, StorageError, StoredList};
+use super::storage::{Change, Conflicts, Storage, StorageError, StoredList, VersionedChange};
 use crate::config::DatabaseConfig;
 
 /// How many messages may wait for one worker; past this, list actors wait to send.
@@ -65,6 +65,8 @@ pub struct Write {
     pub sync: Arc<ListSync>,
     /// The actor's number for this write.
     pub seq: u64,
+    /// The list's version in storage right before this write, as the actor believes it.
+    pub expected_version: u64,
     /// Called after the commit, with its outcome.
     pub ack: Ack,
 }
@@ -87,6 +89,11 @@ pub enum WorkerMessage {
         limit: usize,
         respond_to: oneshot::Sender<Result<Vec<ListName>, StorageError>>,
     },
+    /// Read one list's version.
+    Version {
+        list: ListName,
+        respond_to: oneshot::Sender<Result<u64, StorageError>>,
+    },
     /// Check that storage answers.
     Ping {
         respond_to: oneshot::Sender<Result<(), StorageError>>,
@@ -103,24 +110,35 @@ pub struct WorkerHandle {
 
 impl WorkerHandle {
     /// Starts a worker thread on an already opened connection; `closed` fires when it exits.
+    ///
+    /// The thread opens its own connection first and reports the outcome through `opened`; if
+    /// that fails, it exits at once. `closed` fires when the thread exits.
     pub fn spawn(
         index: usize,
-        storage: Storage,
         config: Arc<DatabaseConfig>,
         stats: Arc<DatabaseStats>,
+        opened: oneshot::Sender<Result<(), StorageError>>,
         closed: oneshot::Sender<()>,
     ) -> std::io::Result<WorkerHandle> {
         let (sender, inbox) = mpsc::channel(WORKER_QUEUE_CAPACITY);
-        let actor = WorkerActor {
-            storage: Some(storage),
-            config,
-            stats,
-            last_restart: Instant::now(),
-        };
         std::thread::Builder::new()
             .name(format!("db-worker-{index}"))
             .spawn(move || {
-                actor.run(inbox);
+                match Storage::open(&config) {
+                    Ok(storage) => {
+                        let _ = opened.send(Ok(()));
+                        let actor = WorkerActor {
+                            storage: Some(storage),
+                            config,
+                            stats,
+                            last_restart: Instant::now(),
+                        };
+                        actor.run(inbox);
+                    }
+                    Err(error) => {
+                        let _ = opened.send(Err(error));
+                    }
+                }
                 let _ = closed.send(());
             })?;
         Ok(WorkerHandle { sender })
@@ -189,6 +207,9 @@ impl WorkerActor {
                 let names = self.with_storage(|storage| storage.list_names(&after, limit));
                 let _ = respond_to.send(names);
             }
+            WorkerMessage::Version { list, respond_to } => {
+                let _ = respond_to.send(self.with_storage(|storage| storage.version(&list)));
+            }
             WorkerMessage::Ping { respond_to } => {
                 let _ = respond_to.send(self.with_storage(Storage::ping));
             }
@@ -213,16 +234,20 @@ impl WorkerActor {
                 Pending::After(..) => false,
             })
             .collect();
-        let changes: Vec<(&ListName, &Change)> = group
+        let changes: Vec<VersionedChange<'_>> = group
             .iter()
             .zip(&refused)
             .filter_map(|(pending, refused)| match pending {
-                Pending::Write(write) if !refused => Some((&write.list, &write.change)),
+                Pending::Write(write) if !refused => Some(VersionedChange {
+                    list: &write.list,
+                    expected_version: write.expected_version,
+                    change: &write.change,
+                }),
                 _ => None,
             })
             .collect();
         let outcome = match changes.is_empty() {
-            true => Ok(()),
+            true => Ok(Conflicts::new()),
             false => self.commit(&changes),
         };
         for (pending, refused) in group.drain(..).zip(refused) {
@@ -236,12 +261,19 @@ impl WorkerActor {
         }
     }
 
-    fn commit(&mut self, changes: &[(&ListName, &Change)]) -> Result<(), StorageError> {
+    fn commit(&mut self, changes: &[VersionedChange<'_>]) -> Result<Conflicts, StorageError> {
         let started = Instant::now();
         let outcome = self.with_storage(|storage| storage.commit(changes));
         let n_writes = changes.len() as u64;
         match &outcome {
-            Ok(()) => self.stats.record_commit(n_writes, started.elapsed()),
+            Ok(conflicts) => {
+                let n_conflicted = changes
+                    .iter()
+                    .filter(|change| conflicts.contains(change.list))
+                    .count();
+                self.stats
+                    .record_commit(n_writes - n_conflicted as u64, started.elapsed());
+            }
             Err(error) => {
                 self.stats.record_failed_commit(n_writes);
                 tracing::error!(%error, n_writes, "group commit failed");
@@ -250,7 +282,8 @@ impl WorkerActor {
         outcome
     }
 
-    /// Runs `operation` on the connection, reopening it first if an earlier panic closed it.
+    /// Runs `operation` on the connection, reopening it first if it was lost or an earlier
+    /// panic closed it.
     /// A panic inside storage is caught: the worker survives it, and restarts the connection,
     /// whose state is unknown, on next use. Plain errors (a full disk, a busy lock) leave the
     /// connection as it is.
@@ -270,6 +303,10 @@ impl WorkerActor {
     }
 
     fn storage(&mut self) -> Result<&mut Storage, StorageError> {
+        if self.storage.as_ref().is_some_and(Storage::is_broken) {
+            tracing::warn!("the storage connection is lost; reopening it");
+            self.storage = None;
+        }
         if self.storage.is_none() {
             if self.last_restart.elapsed() < RESTART_BACKOFF {
                 return Err(StorageError::Unavailable);
@@ -285,12 +322,16 @@ impl WorkerActor {
     }
 }
 
-fn answer_write(write: Write, refused: bool, outcome: &Result<(), StorageError>) {
+fn answer_write(write: Write, refused: bool, outcome: &Result<Conflicts, StorageError>) {
     if refused {
         return (write.ack)(Err(StorageError::Diverged));
     }
     match outcome {
-        Ok(()) => {
+        Ok(conflicts) if conflicts.contains(&write.list) => {
+            write.sync.mark_failed();
+            (write.ack)(Err(StorageError::Conflict))
+        }
+        Ok(_) => {
             write.sync.committed.store(write.seq, Ordering::Release);
             (write.ack)(Ok(()))
         }

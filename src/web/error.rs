@@ -113,6 +113,9 @@ impl From<ServerError> for ApiError {
             ServerError::IdempotentEntryDeleted => {
                 ApiError::new(StatusCode::CONFLICT, "idempotent_entry_deleted", message)
             }
+            ServerError::Storage(StorageError::Conflict) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", message)
+            }
             ServerError::Storage(cause) => {
                 tracing::warn!(%cause, "storage error answered with 503");
                 ApiError::unavailable(
