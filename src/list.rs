@@ -176,7 +176,7 @@ impl EntryId {
 
     /// Wraps a positive id; zero and ids beyond `EntryId::MAX` are refused.
     pub fn new(id: u64) -> Option<EntryId> {
-        (id >= 1 && id <= Self::MAX.0).then_some(EntryId(id))
+        (1..=Self::MAX.0).contains(&id).then_some(EntryId(id))
     }
 
     /// Parses a positive decimal id.
@@ -327,7 +327,7 @@ impl TodoList {
     /// The entries from the first to the last date of `dates`, by date and then by id.
     pub fn entries_between(&self, dates: RangeInclusive<Date>) -> impl Iterator<Item = &Entry> {
         let (from, to) = dates.into_inner();
-        let keys = (from <= to).then(|| (from, EntryId(0))..=(to, EntryId(u64::MAX)));
+        let keys = (from <= to).then_some((from, EntryId(0))..=(to, EntryId(u64::MAX)));
         keys.into_iter()
             .flat_map(|keys| self.by_date.range(keys))
             .map(|(_, id)| &self.entries[id])
@@ -637,7 +637,7 @@ mod tests {
                     }
                     Op::Update(id, d, done) => {
                         let changes = Changes { date: d.map(day), done, ..Changes::default() };
-                        let result = list.update_entry(EntryId(id.into()), changes).map(Entry::clone);
+                        let result = list.update_entry(EntryId(id.into()), changes).cloned();
                         match model.iter_mut().find(|e| e.id == EntryId(id.into())) {
                             Some(entry) => {
                                 if let Some(d) = d { entry.date = day(d); }
