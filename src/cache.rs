@@ -2,11 +2,14 @@
 //!
 //! It maps list names to `ListHandle`s and starts an actor on first use. Spawning is synchronous
 //! and the lock is never held across an `.await`, so a plain mutex is enough, and concurrent first
-//! requests for one name get one actor. A stopped actor (after a panic) is replaced on next use;
-//! an idle one asks the cache to forget it, which only happens while nobody else holds its handle.
+//! requests for one name get one actor. A stopped actor (after a panic) is replaced on next use.
+//! An idle actor hibernates: it hands its list to the cache and stops, freeing its task and
+//! mailbox, and wakes with that list on next use. Lists unused for `idle_timeout` are forgotten.
+//! An actor only goes while nobody else holds its handle, which the cache checks under its lock.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -15,7 +18,9 @@ use tokio_util::task::TaskTracker;
 use crate::config::ListsConfig;
 use crate::database::{Database, StorageError};
 use crate::list::ListName;
-use crate::server::{ActorContext, ActorStats, Command, ListHandle, Reply, SendError, ServerError};
+use crate::server::{
+    ActorContext, ActorStats, Command, ListHandle, ParkedList, Reply, SendError, ServerError,
+};
 
 /// List name -> actor. Cloning is cheap and shares the same actors.
 #[derive(Clone)]
@@ -23,9 +28,12 @@ pub struct Cache {
     shared: Arc<CacheShared>,
 }
 
-/// How many actors an eviction looks at to find the least recently used one: an approximate
+/// How many lists an eviction looks at to find the least recently used one: an approximate
 /// LRU, as Redis does it, so eviction costs the same with a thousand lists or a million.
 const EVICTION_SAMPLE: usize = 32;
+
+/// Bounds on how often hibernating lists are checked for expiry.
+const SWEEP_INTERVAL: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(60));
 
 struct CacheShared {
     lists: Mutex<HashMap<ListName, Slot>>,
@@ -33,24 +41,33 @@ struct CacheShared {
     config: ListsConfig,
 }
 
-/// One cached actor and when it was last asked for.
+/// One list in memory and when it was last asked for.
 struct Slot {
-    handle: ListHandle,
+    list: SlotState,
     last_used: Instant,
 }
 
+enum SlotState {
+    /// Its actor is running.
+    Running(ListHandle),
+    /// Its actor hibernates; the list waits here for its next use.
+    Parked(ParkedList),
+}
+
 impl Cache {
-    /// An empty cache whose actors use `database`.
+    /// An empty cache whose actors use `database`. Starts the task that forgets lists unused
+    /// for `config.idle_timeout`; it stops with the cache.
     pub fn new(database: Database, config: ListsConfig) -> Cache {
         let shared = Arc::new_cyclic(|weak: &Weak<CacheShared>| {
             let weak = weak.clone();
             let context = ActorContext {
                 database,
                 mailbox_capacity: config.mailbox_capacity,
+                hibernate_after: config.hibernate_after,
                 idle_timeout: config.idle_timeout,
-                retire: Box::new(move |name, actor_id, unused| match weak.upgrade() {
-                    Some(shared) => shared.retire(name, actor_id, unused),
-                    None => false,
+                retire: Box::new(move |name, actor_id, unused, parked| match weak.upgrade() {
+                    Some(shared) => shared.retire(name, actor_id, unused, parked),
+                    None => Err(parked),
                 }),
                 stats: ActorStats::default(),
                 shutdown: CancellationToken::new(),
@@ -62,31 +79,51 @@ impl Cache {
                 config,
             }
         });
+        tokio::spawn(sweep(
+            Arc::downgrade(&shared),
+            shared.context.shutdown.clone(),
+        ));
         Cache { shared }
     }
 
-    /// The actor for `name`, started now if it is not running (the book's `server_process`).
+    /// The actor for `name`, started (or woken) now if it is not running (the book's
+    /// `server_process`).
     pub fn server_process(&self, name: &ListName) -> ListHandle {
         let mut lists = self.shared.lock();
         let now = Instant::now();
-        if let Some(slot) = lists.get_mut(name).filter(|slot| !slot.handle.is_closed()) {
-            slot.last_used = now;
-            return slot.handle.clone();
-        }
-        let handle = ListHandle::spawn(name.clone(), self.shared.context.clone());
+        let parked = match lists.remove(name) {
+            Some(Slot {
+                list: SlotState::Running(handle),
+                ..
+            }) if !handle.is_closed() => {
+                lists.insert(
+                    name.clone(),
+                    Slot {
+                        list: SlotState::Running(handle.clone()),
+                        last_used: now,
+                    },
+                );
+                return handle;
+            }
+            Some(Slot {
+                list: SlotState::Parked(parked),
+                ..
+            }) => Some(parked),
+            _ => None,
+        };
+        let handle = ListHandle::spawn(name.clone(), self.shared.context.clone(), parked);
         lists.insert(
             name.clone(),
             Slot {
-                handle: handle.clone(),
+                list: SlotState::Running(handle.clone()),
                 last_used: now,
             },
         );
         if lists.len() > self.shared.config.max_lists_in_memory {
-            evict_one(&lists);
+            evict_one(&mut lists);
         }
         handle
     }
-
     /// Sends `command` to the list and waits for the reply, at most the configured call timeout.
     pub async fn call(&self, name: &ListName, mut command: Command) -> Result<Reply, ServerError> {
         let deadline = Instant::now() + self.shared.config.call_timeout;
@@ -121,22 +158,25 @@ impl Cache {
         }
     }
 
-    /// The number of list actors the cache holds.
+    /// The number of lists in memory, with a running or a hibernating actor.
     pub fn len(&self) -> usize {
         self.shared.lock().len()
     }
 
-    /// Whether the cache holds no actor.
+    /// Whether no list is in memory.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Messages waiting in all mailboxes.
     pub fn mailbox_depth(&self) -> usize {
-        self.shared
-            .lock()
+        let lists = self.shared.lock();
+        lists
             .values()
-            .map(|slot| slot.handle.mailbox_depth())
+            .map(|slot| match &slot.list {
+                SlotState::Running(handle) => handle.mailbox_depth(),
+                SlotState::Parked(_) => 0,
+            })
             .sum()
     }
 
@@ -179,32 +219,97 @@ impl CacheShared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Forgets an idle actor if it is still the one registered for `name` and nobody else can
-    /// reach it. Checked under the lock, because new handles are only cloned under it.
-    fn retire(&self, name: &ListName, actor_id: u64, unused: &dyn Fn() -> bool) -> bool {
+    /// Lets an idle actor go if it is still the one registered for `name` and nobody else can
+    /// reach it, keeping its `parked` list if it hands one over. Checked under the lock,
+    /// because new handles are only cloned under it.
+    fn retire(
+        &self,
+        name: &ListName,
+        actor_id: u64,
+        unused: &dyn Fn() -> bool,
+        parked: Option<ParkedList>,
+    ) -> Result<(), Option<ParkedList>> {
         let mut lists = self.lock();
-        let registered = lists
-            .get(name)
-            .is_some_and(|slot| slot.handle.actor_id() == actor_id);
-        if registered && unused() {
-            lists.remove(name);
-            return true;
+        let registered = matches!(
+            lists.get(name),
+            Some(Slot { list: SlotState::Running(handle), .. }) if handle.actor_id() == actor_id
+        );
+        if !registered || !unused() {
+            return Err(parked);
         }
-        false
+        match parked {
+            Some(parked) => {
+                let slot = lists
+                    .get_mut(name)
+                    .expect("registered was checked under this lock");
+                slot.list = SlotState::Parked(parked);
+            }
+            None => {
+                lists.remove(name);
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets hibernating lists unused for `idle_timeout`.
+    fn expire_parked(&self) {
+        let idle_timeout = self.config.idle_timeout;
+        let now = Instant::now();
+        self.lock().retain(|_, slot| {
+            matches!(slot.list, SlotState::Running(_))
+                || now.duration_since(slot.last_used) < idle_timeout
+        });
     }
 }
 
-/// Asks the least recently used of a sample of unused actors to stop. The actor decides, between
-/// two messages, through `retire`, so a write it is handling always reaches the database before
-/// a new actor for the same list loads it.
-fn evict_one(lists: &HashMap<ListName, Slot>) {
-    let oldest = lists
-        .values()
-        .filter(|slot| slot.handle.is_only_handle() && slot.handle.mailbox_depth() == 0)
+/// Every so often, forgets hibernating lists that have not been used for `idle_timeout`; stops
+/// at shutdown or when the cache is gone.
+async fn sweep(shared: Weak<CacheShared>, shutdown: CancellationToken) {
+    let Some(idle_timeout) = shared.upgrade().map(|shared| shared.config.idle_timeout) else {
+        return;
+    };
+    let interval = (idle_timeout / 4).clamp(SWEEP_INTERVAL.0, SWEEP_INTERVAL.1);
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = shutdown.cancelled() => return,
+        }
+        match shared.upgrade() {
+            Some(shared) => shared.expire_parked(),
+            None => return,
+        }
+    }
+}
+
+/// Makes room for one list: forgets the least recently used of a sample of hibernating lists,
+/// or else asks the least recently used of a sample of unused running actors to stop. A
+/// running actor decides itself, between two messages, through `retire`, so a write it is
+/// handling always reaches the database before a new actor for the same list loads it.
+fn evict_one(lists: &mut HashMap<ListName, Slot>) {
+    let oldest_parked = lists
+        .iter()
         .take(EVICTION_SAMPLE)
-        .min_by_key(|slot| slot.last_used);
-    if let Some(slot) = oldest {
-        slot.handle.ask_to_retire();
+        .filter(|(_, slot)| matches!(slot.list, SlotState::Parked(_)))
+        .min_by_key(|(_, slot)| slot.last_used)
+        .map(|(name, _)| name.clone());
+    if let Some(name) = oldest_parked {
+        lists.remove(&name);
+        return;
+    }
+    let oldest_running = lists
+        .values()
+        .take(EVICTION_SAMPLE)
+        .filter_map(|slot| match &slot.list {
+            SlotState::Running(handle)
+                if handle.is_only_handle() && handle.mailbox_depth() == 0 =>
+            {
+                Some((handle, slot.last_used))
+            }
+            _ => None,
+        })
+        .min_by_key(|(_, last_used)| *last_used);
+    if let Some((handle, _)) = oldest_running {
+        handle.ask_to_retire();
     }
 }
 
@@ -497,6 +602,35 @@ mod tests {
             8 * 40,
             "no request was lost"
         );
+        app.shutdown().await;
+    }
+
+    /// An idle actor hibernates: its task stops, its list stays in the cache, and its next use
+    /// wakes it without a load. Storage is stalled while it wakes, so an answer proves that.
+    #[tokio::test]
+    async fn idle_actors_hibernate_and_wake_without_loading() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::app::tests::config(dir.path());
+        config.database.workers = 1;
+        config.lists.hibernate_after = std::time::Duration::from_millis(5);
+        let app = crate::app::App::start(config).await.unwrap();
+        app.cache()
+            .call(&name("sleepy"), add("2018-12-19", "Dentist"))
+            .await
+            .unwrap();
+        while app.cache().stats().live() > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_eq!(app.cache().len(), 1, "the hibernating list stays in memory");
+
+        let (blocker, _read_other) = stall_the_worker(&app, dir.path()).await;
+        assert_eq!(titles(app.cache(), "sleepy").await, ["Dentist"]);
+        assert_eq!(
+            app.cache().stats().started(),
+            3,
+            "sleepy woke in a new actor, other started once"
+        );
+        blocker.execute_batch("COMMIT").unwrap();
         app.shutdown().await;
     }
 

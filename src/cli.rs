@@ -122,6 +122,10 @@ pub struct ServeArgs {
     /// How long a call waits for its list, such as 5s or 500ms.
     #[arg(long, env = "TODO_CALL_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub call_timeout: Duration,
+    /// How long a list's actor waits for a message before it hibernates (frees its task and
+    /// mailbox, keeping the list in memory), such as 1s.
+    #[arg(long, env = "TODO_HIBERNATE_AFTER", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub hibernate_after: Duration,
     /// How long an idle list stays in memory, such as 10m.
     #[arg(long, env = "TODO_IDLE_TIMEOUT", default_value = "10m", value_parser = humantime::parse_duration)]
     pub idle_timeout: Duration,
@@ -162,6 +166,7 @@ impl From<&ServeArgs> for Config {
             lists: ListsConfig {
                 mailbox_capacity: args.mailbox_capacity as usize,
                 call_timeout: args.call_timeout,
+                hibernate_after: args.hibernate_after,
                 idle_timeout: args.idle_timeout,
                 max_lists_in_memory: args.max_lists_in_memory,
             },

@@ -39,7 +39,11 @@ pub struct ListsConfig {
     pub mailbox_capacity: usize,
     /// How long a call waits for a mailbox slot and then for its reply.
     pub call_timeout: Duration,
-    /// How long a list actor waits for a message before it stops and frees its memory.
+    /// How long a list actor waits for a message before it hibernates: its task and mailbox
+    /// are freed, and its list stays in memory until used again.
+    pub hibernate_after: Duration,
+    /// How long a list stays in memory unused before it is forgotten (and reloaded from
+    /// storage on its next use).
     pub idle_timeout: Duration,
     /// Most list actors kept alive; past it, the least recently used idle ones stop.
     pub max_lists_in_memory: usize,
@@ -72,6 +76,7 @@ impl Default for ListsConfig {
         ListsConfig {
             mailbox_capacity: 256,
             call_timeout: Duration::from_secs(5),
+            hibernate_after: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(600),
             max_lists_in_memory: 1_000_000,
         }

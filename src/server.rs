@@ -146,10 +146,20 @@ impl ListMessage {
     }
 }
 
-/// Asked by an idle actor whether it may stop: given its list, its id, and a test that its
-/// mailbox is empty with no sender left but its owner's. Returns true when the owner has
-/// forgotten the actor, which must then stop.
-pub type RetireFn = Box<dyn Fn(&ListName, u64, &dyn Fn() -> bool) -> bool + Send + Sync>;
+/// Asked by an idle actor whether it may stop: given its list, its id, a test that its mailbox
+/// is empty with no sender left but its owner's, and its state if it would rather hibernate
+/// than forget the list. `Ok` means the owner has let the actor go (keeping the state, if one
+/// was given), and the actor must stop; `Err` gives the state back, and the actor carries on.
+pub type RetireFn = Box<
+    dyn Fn(&ListName, u64, &dyn Fn() -> bool, Option<ParkedList>) -> Result<(), Option<ParkedList>>
+        + Send
+        + Sync,
+>;
+
+/// The state of a hibernating list: its actor has stopped, freeing its task and mailbox, and
+/// the owner keeps this until the list is used again (no load needed then) or expires. Like an
+/// Erlang process's hibernation, it trades a little work on wake-up for much less idle memory.
+pub struct ParkedList(Loaded);
 
 /// What every list actor shares: storage, limits and counters.
 pub struct ActorContext {
@@ -157,9 +167,12 @@ pub struct ActorContext {
     pub database: Database,
     /// Capacity of each mailbox.
     pub mailbox_capacity: usize,
-    /// How long an actor waits for a message before asking to retire.
+    /// How long an actor waits for a message before it hibernates.
+    pub hibernate_after: Duration,
+    /// How long a list may stay unused before it is forgotten; an actor idle this long stops
+    /// without hibernating.
     pub idle_timeout: Duration,
-    /// Asked when an actor has been idle for `idle_timeout`.
+    /// Asked when an actor has been idle long enough to hibernate or stop.
     pub retire: RetireFn,
     /// Counters for metrics and tests.
     pub stats: ActorStats,
@@ -210,8 +223,13 @@ pub enum SendError {
 }
 
 impl ListHandle {
-    /// Starts the actor for `name` and returns at once; the actor loads the list itself.
-    pub fn spawn(name: ListName, context: Arc<ActorContext>) -> ListHandle {
+    /// Starts the actor for `name` and returns at once; the actor loads the list itself, or
+    /// wakes with `parked` state when the list was hibernating.
+    pub fn spawn(
+        name: ListName,
+        context: Arc<ActorContext>,
+        parked: Option<ParkedList>,
+    ) -> ListHandle {
         static NEXT_ACTOR_ID: AtomicU64 = AtomicU64::new(1);
         let actor_id = NEXT_ACTOR_ID.fetch_add(1, Ordering::Relaxed);
         let (sender, inbox) = mpsc::channel(context.mailbox_capacity.max(1));
@@ -221,7 +239,7 @@ impl ListHandle {
             name,
             actor_id,
             context: context.clone(),
-            state: None,
+            state: parked.map(|ParkedList(state)| state),
         };
         context.tracker.spawn(actor.run(inbox));
         ListHandle { sender, actor_id }
@@ -315,9 +333,12 @@ impl ListActor {
         // Load before serving; callers' messages wait in the mailbox meanwhile.
         let _ = self.loaded().await;
         let shutdown = self.context.shutdown.clone();
+        let idle = self.context.hibernate_after.min(self.context.idle_timeout);
+        // Hibernating only pays when the list is kept longer than the actor's idle wait.
+        let hibernate = self.context.hibernate_after < self.context.idle_timeout;
         loop {
             let message = tokio::select! {
-                received = tokio::time::timeout(self.context.idle_timeout, inbox.recv()) => received,
+                received = tokio::time::timeout(idle, inbox.recv()) => received,
                 // Closing refuses new messages but keeps those queued, which are drained below.
                 () = shutdown.cancelled(), if !inbox.is_closed() => {
                     inbox.close();
@@ -329,17 +350,36 @@ impl ListActor {
                     command,
                     respond_to,
                 })) => self.handle(command, respond_to).await,
-                Ok(Some(ListMessage::Retire)) | Err(_) if self.retire(&inbox) => break,
+                Ok(Some(ListMessage::Retire)) if self.retire(&inbox, false) => break,
+                Err(_idle) if self.retire(&inbox, hibernate) => break,
                 Ok(Some(ListMessage::Retire)) | Err(_) => continue,
                 Ok(None) => break,
             }
         }
     }
 
-    /// Asks the owner to forget this actor, which is between messages; true means stop now.
-    fn retire(&self, inbox: &mpsc::Receiver<ListMessage>) -> bool {
+    /// Asks the owner to let this actor, which is between messages, go: hibernating (handing
+    /// over its state) or forgetting the list. True means stop now.
+    fn retire(&mut self, inbox: &mpsc::Receiver<ListMessage>, hibernate: bool) -> bool {
         let unused = || inbox.is_empty() && inbox.sender_strong_count() == 1;
-        (self.context.retire)(&self.name, self.actor_id, &unused)
+        // A list whose last write failed is not worth keeping: it would reload anyway.
+        let parked = match hibernate {
+            true => self
+                .state
+                .take()
+                .filter(|state| !state.sync.failed())
+                .map(ParkedList),
+            false => None,
+        };
+        match (self.context.retire)(&self.name, self.actor_id, &unused, parked) {
+            Ok(()) => true,
+            Err(parked) => {
+                if let Some(ParkedList(state)) = parked {
+                    self.state = Some(state);
+                }
+                false
+            }
+        }
     }
 
     async fn handle(&mut self, command: Command, respond_to: Option<oneshot::Sender<Response>>) {

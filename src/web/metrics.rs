@@ -77,7 +77,8 @@ pub fn render(state: &AppState) -> String {
     let actors = state.cache.stats();
     let database = state.cache.database();
     let stats = database.stats();
-    metrics::gauge!("todo_list_actors").set(state.cache.len() as f64);
+    metrics::gauge!("todo_list_actors").set(actors.live() as f64);
+    metrics::gauge!("todo_lists_in_memory").set(state.cache.len() as f64);
     metrics::counter!("todo_list_actors_started_total").absolute(actors.started());
     metrics::gauge!("todo_mailbox_depth").set(state.cache.mailbox_depth() as f64);
     metrics::gauge!("todo_database_queue_depth").set(database.queue_depth() as f64);
