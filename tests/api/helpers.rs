@@ -1,5 +1,8 @@
 //! The harness: `spawn_app()` starts the whole server in-process on `127.0.0.1:0` over a fresh
 //! temporary data directory, and `TestApp` sends requests to it over real sockets.
+//!
+//! With `TODO_TEST_DATABASE_URL` set to a PostgreSQL URL, every app stores its lists in a fresh
+//! database of that server instead of SQLite, so the same suite checks both backends.
 
 use std::net::SocketAddr;
 
@@ -8,6 +11,8 @@ use serde_json::Value;
 use tempfile::TempDir;
 use todo::app::App;
 use todo::config::Config;
+
+use crate::postgres;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -18,18 +23,36 @@ pub struct TestApp {
     /// A client that never goes through a proxy.
     pub client: reqwest::Client,
     app: App,
+    /// Holds the lock file, and the SQLite database unless `database_url` is set.
     _dir: TempDir,
+    /// The PostgreSQL database of this app, kept across restarts.
+    database_url: Option<String>,
 }
 
-/// Starts a server on a free port over an empty data directory.
+/// The environment variable that points the suite at a PostgreSQL server: a URL of a database
+/// the tests may connect to as a user allowed to create databases.
+pub const TEST_DATABASE_URL: &str = "TODO_TEST_DATABASE_URL";
+
+/// Starts a server on a free port over an empty data directory, and an empty PostgreSQL
+/// database when `TODO_TEST_DATABASE_URL` is set.
 pub async fn spawn_app() -> TestApp {
-    start_in(tempfile::tempdir().expect("a temporary directory")).await
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let database_url = match std::env::var(TEST_DATABASE_URL) {
+        Ok(admin_url) => {
+            let name = postgres::unique_database_name();
+            postgres::create_database_at(&admin_url, &name).await;
+            Some(postgres::with_database(&admin_url, &name))
+        }
+        Err(_) => None,
+    };
+    start_in(dir, database_url).await
 }
 
-/// Starts a server on a free port over `dir`.
-async fn start_in(dir: TempDir) -> TestApp {
+/// Starts a server on a free port over `dir`, storing lists in `database_url` if given.
+async fn start_in(dir: TempDir, database_url: Option<String>) -> TestApp {
     let mut config = Config::with_data_dir(dir.path());
     config.web.addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.database.database_url = database_url.clone();
     let app = App::start(config)
         .await
         .expect("the app starts on a fresh directory");
@@ -43,6 +66,7 @@ async fn start_in(dir: TempDir) -> TestApp {
         client,
         app,
         _dir: dir,
+        database_url,
     }
 }
 
@@ -64,11 +88,17 @@ impl TestApp {
         self.app.shutdown().await;
     }
 
-    /// Shuts the server down and starts a new one on the same data directory (and a new port).
+    /// Shuts the server down and starts a new one on the same data directory and database (and
+    /// a new port).
     pub async fn restart(self) -> TestApp {
-        let TestApp { app, _dir: dir, .. } = self;
+        let TestApp {
+            app,
+            _dir: dir,
+            database_url,
+            ..
+        } = self;
         app.shutdown().await;
-        start_in(dir).await
+        start_in(dir, database_url).await
     }
 
     /// A request to `path` (which starts with `/`).

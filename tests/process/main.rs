@@ -1,8 +1,12 @@
 //! End-to-end tests of the real `todo` binary as a separate process: the guarantees that only a
-//! process boundary can show (SIGKILL, SIGTERM, memory under overload, what lands on disk).
+//! process boundary can show (SIGKILL, SIGTERM, memory under overload, what lands on disk, and
+//! several nodes on one PostgreSQL database).
 
 mod bad_input;
 mod crash;
 mod helpers;
+mod multinode;
 mod overload;
+#[path = "../support/postgres.rs"]
+mod postgres;
 mod shutdown;

@@ -1,0 +1,603 @@
+//! Scale-out with the real binary: two `todo serve` nodes on one throwaway PostgreSQL database,
+//! each with its own data directory. Concurrent writers on both nodes, SIGKILL of one node under
+//! load, reads on one node after writes on the other, and a database that goes away and returns.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+use crate::helpers::{Server, client};
+use crate::postgres::PgCluster;
+
+const DATE: &str = "2018-12-19";
+
+/// Writers per test; half of them start on each node.
+const WRITERS: usize = 8;
+
+/// Lists every writer shares, so both nodes keep changing the lists the other has loaded.
+const LISTS: usize = 3;
+
+/// How long the polling loops wait between two looks; they give up after `POLLS` looks.
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
+const POLLS: usize = 3_000;
+
+/// A `todo serve` on PostgreSQL. Its data directory holds only its lock file.
+struct Node {
+    server: Server,
+    dir: TempDir,
+}
+
+impl Node {
+    fn start(database_url: &str) -> Node {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        Node::start_in(dir, database_url)
+    }
+
+    fn start_in(dir: TempDir, database_url: &str) -> Node {
+        let server = Server::start(dir.path(), &["--database-url", database_url]);
+        Node { server, dir }
+    }
+
+    fn url(&self) -> &str {
+        &self.server.url
+    }
+}
+
+/// A fresh cluster with one empty database, and that database's URL.
+async fn database() -> (PgCluster, String) {
+    let cluster = PgCluster::start();
+    cluster.create_database("todo").await;
+    let url = cluster.url("todo");
+    (cluster, url)
+}
+
+fn shared_list(n: usize) -> String {
+    format!("shared-{}", n % LISTS)
+}
+
+fn shared_lists() -> Vec<String> {
+    (0..LISTS).map(shared_list).collect()
+}
+
+/// The two ways to add an entry.
+#[derive(Debug, Clone, Copy)]
+enum Endpoint {
+    /// `POST /lists/{list}/entries`, answering 201 with the entry.
+    Json,
+    /// The book's `POST /add_entry`, answering 200 `OK`.
+    Book,
+}
+
+/// What a client learned about one write.
+#[derive(Debug)]
+enum Outcome {
+    /// Committed; the JSON API also tells the id.
+    Acknowledged(Option<u64>),
+    /// A 409: the write met another node's change twice and was not applied.
+    Conflict,
+    /// A 503, or a connection that failed: the write may or may not be stored.
+    Unknown(String),
+}
+
+/// Adds an entry titled `title` through `endpoint` of the node at `node`.
+async fn add(
+    client: &reqwest::Client,
+    node: &str,
+    endpoint: Endpoint,
+    list: &str,
+    title: &str,
+) -> Outcome {
+    let request = match endpoint {
+        Endpoint::Json => client
+            .post(format!("{node}/lists/{list}/entries"))
+            .json(&json!({"date": DATE, "title": title})),
+        Endpoint::Book => client.post(format!("{node}/add_entry")).query(&[
+            ("list", list),
+            ("date", DATE),
+            ("title", title),
+        ]),
+    };
+    let response = match request.send().await {
+        Ok(response) => response,
+        Err(error) => return Outcome::Unknown(format!("no answer: {error}")),
+    };
+    let status = response.status().as_u16();
+    let body = match response.text().await {
+        Ok(body) => body,
+        Err(error) => return Outcome::Unknown(format!("{status} with a cut body: {error}")),
+    };
+    match (endpoint, status) {
+        (Endpoint::Json, 201) => {
+            let entry: Value = serde_json::from_str(&body).expect("a created entry is JSON");
+            Outcome::Acknowledged(Some(entry["id"].as_u64().expect("an id")))
+        }
+        (Endpoint::Book, 200) if body == "OK" => Outcome::Acknowledged(None),
+        (_, 409) => Outcome::Conflict,
+        (_, 503) => Outcome::Unknown(format!("503 {}", error_code(&body))),
+        _ => panic!("{endpoint:?} write {title} on {node}: unexpected {status} {body}"),
+    }
+}
+
+/// The `code` of a JSON error body, or the body itself.
+fn error_code(body: &str) -> String {
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|value| value["error"]["code"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| body.to_owned())
+}
+
+/// One acknowledged write.
+#[derive(Debug, Clone)]
+struct Acknowledged {
+    list: String,
+    title: String,
+    /// The id the JSON API returned; the book's interface returns none.
+    id: Option<u64>,
+    /// Which node acknowledged it.
+    node: usize,
+}
+
+/// Everything the writers learned.
+#[derive(Debug, Default)]
+struct History {
+    acknowledged: Vec<Acknowledged>,
+    /// Writes answered 409, which must not be stored.
+    conflicts: Vec<(String, String)>,
+    /// Writes whose fate is unknown, with the reason.
+    unknown: Vec<(String, String, String)>,
+}
+
+impl History {
+    fn record(&mut self, list: &str, title: &str, node: usize, outcome: Outcome) {
+        let (list, title) = (list.to_owned(), title.to_owned());
+        match outcome {
+            Outcome::Acknowledged(id) => self.acknowledged.push(Acknowledged {
+                list,
+                title,
+                id,
+                node,
+            }),
+            Outcome::Conflict => self.conflicts.push((list, title)),
+            Outcome::Unknown(reason) => self.unknown.push((list, title, reason)),
+        }
+    }
+
+    fn extend(&mut self, other: History) {
+        self.acknowledged.extend(other.acknowledged);
+        self.conflicts.extend(other.conflicts);
+        self.unknown.extend(other.unknown);
+    }
+
+    fn acknowledged_by(&self, node: usize) -> usize {
+        self.acknowledged
+            .iter()
+            .filter(|write| write.node == node)
+            .count()
+    }
+
+    /// Prints the counts, so a run shows how often nodes conflicted.
+    fn report(&self, label: &str) {
+        let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
+        for (_, _, reason) in &self.unknown {
+            *reasons.entry(reason.as_str()).or_default() += 1;
+        }
+        println!(
+            "{label}: {} acknowledged ({} by node 0, {} by node 1), {} answered 409, {} unknown {reasons:?}",
+            self.acknowledged.len(),
+            self.acknowledged_by(0),
+            self.acknowledged_by(1),
+            self.conflicts.len(),
+            self.unknown.len(),
+        );
+    }
+}
+
+/// `GET url`, answered with a status and a body.
+async fn get(client: &reqwest::Client, url: &str) -> (u16, String) {
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|error| panic!("GET {url}: {error}"));
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("a body"))
+}
+
+/// Every entry of `list` as the node at `node` reads it: `(id, title)` in id order.
+async fn entries(client: &reqwest::Client, node: &str, list: &str) -> Vec<(u64, String)> {
+    let (status, body) = get(client, &format!("{node}/lists/{list}/entries")).await;
+    assert_eq!(status, 200, "GET {list} on {node}: {body}");
+    let entries: Vec<Value> = serde_json::from_str(&body).expect("entries are JSON");
+    entries
+        .iter()
+        .map(|entry| {
+            let id = entry["id"].as_u64().expect("an id");
+            (id, entry["title"].as_str().expect("a title").to_owned())
+        })
+        .collect()
+}
+
+/// Every entry in the database, read with SQL rather than through a node.
+async fn stored_in_postgres(database_url: &str) -> BTreeMap<String, Vec<(u64, String)>> {
+    let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls)
+        .await
+        .expect("the database answers");
+    tokio::spawn(connection);
+    let rows = client
+        .query("SELECT list, id, title FROM entries ORDER BY list, id", &[])
+        .await
+        .expect("the entries table exists");
+    let mut stored: BTreeMap<String, Vec<(u64, String)>> = BTreeMap::new();
+    for row in rows {
+        let id: i64 = row.get(1);
+        let id = u64::try_from(id).expect("ids are positive");
+        stored.entry(row.get(0)).or_default().push((id, row.get(2)));
+    }
+    stored
+}
+
+/// Checks the database against the history, and that every node in `nodes` reads exactly what
+/// the database holds.
+async fn check(history: &History, nodes: &[&str], database_url: &str) {
+    let stored = stored_in_postgres(database_url).await;
+    let client = client();
+    for list in shared_lists() {
+        let in_database = stored.get(&list).cloned().unwrap_or_default();
+        for node in nodes {
+            assert_eq!(
+                entries(&client, node, &list).await,
+                in_database,
+                "{node} reads {list} as the database holds it"
+            );
+        }
+    }
+    for (list, entries) in &stored {
+        let ids: HashSet<u64> = entries.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids.len(), entries.len(), "ids are unique in {list}");
+    }
+    let count = |list: &str, title: &str| {
+        stored.get(list).map_or(0, |entries| {
+            entries.iter().filter(|(_, t)| t == title).count()
+        })
+    };
+    for write in &history.acknowledged {
+        let Acknowledged {
+            list, title, id, ..
+        } = write;
+        assert_eq!(
+            count(list, title),
+            1,
+            "acknowledged {title} is stored exactly once"
+        );
+        if let Some(id) = id {
+            assert!(
+                stored[list].contains(&(*id, title.clone())),
+                "{title} kept its id {id}"
+            );
+        }
+    }
+    for (list, title) in &history.conflicts {
+        assert_eq!(count(list, title), 0, "{title} answered 409 but is stored");
+    }
+    let sent: HashSet<&str> = history
+        .acknowledged
+        .iter()
+        .map(|write| write.title.as_str())
+        .chain(history.unknown.iter().map(|(_, title, _)| title.as_str()))
+        .collect();
+    for (list, entries) in &stored {
+        for (_, title) in entries {
+            assert!(
+                sent.contains(title.as_str()),
+                "{title} in {list} was never sent"
+            );
+            assert_eq!(count(list, title), 1, "{title} is stored at most once");
+        }
+    }
+}
+
+/// Polls `done` until it holds; panics with `what` if it never does.
+async fn wait_until(what: &str, done: impl Fn() -> bool) {
+    for _ in 0..POLLS {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+    panic!("gave up waiting: {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_writing_the_same_lists_store_each_acknowledged_write_once() {
+    const WRITES_PER_WRITER: usize = 150;
+    let (_cluster, database_url) = database().await;
+    let nodes = [Node::start(&database_url), Node::start(&database_url)];
+    let urls: Vec<String> = nodes.iter().map(|node| node.url().to_owned()).collect();
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|writer| {
+            let urls = urls.clone();
+            tokio::spawn(async move {
+                let client = client();
+                let mut history = History::default();
+                // Each writer moves between the nodes, the lists and both endpoints.
+                for n in 0..WRITES_PER_WRITER {
+                    let node = (writer + n) % 2;
+                    let endpoint = match (n / 2) % 2 {
+                        0 => Endpoint::Json,
+                        _ => Endpoint::Book,
+                    };
+                    let list = shared_list(writer + n);
+                    let title = format!("w{writer}-{n}");
+                    let outcome = add(&client, &urls[node], endpoint, &list, &title).await;
+                    history.record(&list, &title, node, outcome);
+                }
+                history
+            })
+        })
+        .collect();
+    let mut history = History::default();
+    for writer in writers {
+        history.extend(writer.await.expect("the writer finishes"));
+    }
+    history.report("two nodes, same lists");
+    assert!(
+        history.acknowledged_by(0) > 0 && history.acknowledged_by(1) > 0,
+        "both nodes acknowledged writes"
+    );
+    check(&history, &[nodes[0].url(), nodes[1].url()], &database_url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_of_one_node_under_load_loses_nothing_and_the_other_keeps_serving() {
+    const BEFORE_KILL: usize = 40;
+    const AFTER_KILL: usize = 150;
+    let (_cluster, database_url) = database().await;
+    let victim = Node::start(&database_url);
+    let survivor = Node::start(&database_url);
+    let urls = [victim.url().to_owned(), survivor.url().to_owned()];
+    let killed = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let acknowledged: Arc<[AtomicUsize; 2]> = Arc::default();
+    let acknowledged_after_kill = Arc::new(AtomicUsize::new(0));
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|writer| {
+            let node = writer % 2;
+            let url = urls[node].clone();
+            let (killed, stop) = (killed.clone(), stop.clone());
+            let acknowledged = acknowledged.clone();
+            let acknowledged_after_kill = acknowledged_after_kill.clone();
+            tokio::spawn(async move {
+                let client = client();
+                let mut history = History::default();
+                for n in 0.. {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let endpoint = match n % 2 {
+                        0 => Endpoint::Json,
+                        _ => Endpoint::Book,
+                    };
+                    let list = shared_list(writer + n);
+                    let title = format!("w{writer}-{n}");
+                    let was_killed = killed.load(Ordering::Relaxed);
+                    let outcome = add(&client, &url, endpoint, &list, &title).await;
+                    let is_acknowledged = matches!(outcome, Outcome::Acknowledged(_));
+                    history.record(&list, &title, node, outcome);
+                    match (node, is_acknowledged) {
+                        (_, true) => {
+                            acknowledged[node].fetch_add(1, Ordering::Relaxed);
+                            if was_killed {
+                                acknowledged_after_kill.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        // The victim is dead: nothing more to learn from it.
+                        (0, false) if killed.load(Ordering::Relaxed) => break,
+                        (_, false) => {}
+                    }
+                }
+                history
+            })
+        })
+        .collect();
+    wait_until("both nodes acknowledge writes", || {
+        acknowledged
+            .iter()
+            .all(|n| n.load(Ordering::Relaxed) >= BEFORE_KILL)
+    })
+    .await;
+    let Node {
+        server: victim_server,
+        dir: victim_dir,
+    } = victim;
+    victim_server.kill();
+    killed.store(true, Ordering::Relaxed);
+    wait_until("the surviving node keeps acknowledging writes", || {
+        acknowledged_after_kill.load(Ordering::Relaxed) >= AFTER_KILL
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    let mut history = History::default();
+    for writer in writers {
+        history.extend(writer.await.expect("the writer finishes"));
+    }
+    history.report("SIGKILL of node 0");
+    check(&history, &[survivor.url()], &database_url).await;
+
+    // The killed node comes back on its own data directory and reads the same.
+    let restarted = Node::start_in(victim_dir, &database_url);
+    check(&history, &[survivor.url(), restarted.url()], &database_url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_acknowledged_by_one_node_is_seen_by_the_next_request_to_the_other() {
+    const N_LISTS: usize = 40;
+    let (_cluster, database_url) = database().await;
+    let first = Node::start(&database_url);
+    let second = Node::start(&database_url);
+    let (a, b) = (first.url(), second.url());
+    let client = client();
+    for n in 0..N_LISTS {
+        let list = format!("fresh-{n}");
+        let path = format!("/lists/{list}/entries");
+        // Both nodes load the list first, so each has an actor that the other's writes outdate.
+        assert_eq!(entries(&client, a, &list).await, []);
+        assert_eq!(entries(&client, b, &list).await, []);
+
+        let created = client
+            .post(format!("{a}{path}"))
+            .json(&json!({"date": DATE, "title": "from a"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201, "{list}");
+        assert_eq!(entries(&client, b, &list).await, [(1, "from a".into())]);
+        let (status, body) = get(&client, &format!("{b}{path}/1")).await;
+        assert_eq!(status, 200, "{list}: {body}");
+        assert_eq!(
+            serde_json::from_str::<Value>(&body).unwrap()["title"],
+            "from a"
+        );
+
+        let query = [("list", list.as_str()), ("date", DATE), ("title", "from b")];
+        let added = client
+            .post(format!("{b}/add_entry"))
+            .query(&query)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(added.status(), 200, "{list}");
+        let book_entries = format!("{a}/entries?list={list}&date={DATE}");
+        assert_eq!(
+            get(&client, &book_entries).await,
+            (200, format!("{DATE} from a\n{DATE} from b")),
+            "{list}"
+        );
+
+        // A write on `b` right after `b`'s own write, then changes on `a` to that entry.
+        let created = client
+            .post(format!("{b}{path}"))
+            .json(&json!({"date": DATE, "title": "third"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201, "{list}");
+        let patched = client
+            .patch(format!("{a}{path}/3"))
+            .json(&json!({"done": true}))
+            .send()
+            .await
+            .unwrap();
+        let status = patched.status();
+        let body = patched.text().await.unwrap();
+        assert_eq!(
+            status, 200,
+            "PATCH on a of {list}'s entry 3, created on b: {body}"
+        );
+        let (_, body) = get(&client, &format!("{b}{path}/3")).await;
+        assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["done"], true);
+
+        let deleted = client.delete(format!("{b}{path}/1")).send().await.unwrap();
+        assert_eq!(deleted.status(), 204, "{list}");
+        let (status, body) = get(&client, &format!("{a}{path}/1")).await;
+        assert_eq!((status, error_code(&body)), (404, "entry_not_found".into()));
+        let titles: Vec<String> = entries(&client, a, &list)
+            .await
+            .into_iter()
+            .map(|(_, title)| title)
+            .collect();
+        assert_eq!(titles, ["from b", "third"], "{list}");
+
+        let cleared = client
+            .delete(format!("{a}/lists/{list}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(cleared.status(), 204, "{list}");
+        assert_eq!(entries(&client, b, &list).await, [], "{list}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_answers_503_while_its_database_is_down_and_recovers_on_its_own() {
+    const ATTEMPTS: usize = 200;
+    let (cluster, database_url) = database().await;
+    let node = Node::start(&database_url);
+    let url = node.url();
+    let client = client();
+    for title in ["before 1", "before 2"] {
+        let outcome = add(&client, url, Endpoint::Json, "outage", title).await;
+        assert!(matches!(outcome, Outcome::Acknowledged(_)), "{outcome:?}");
+    }
+
+    cluster.stop();
+    let (status, body) = get(&client, &format!("{url}/healthz")).await;
+    assert_eq!(status, 503, "healthz with the database down: {body}");
+    let mut refused = Vec::new();
+    for (n, (endpoint, list)) in [
+        (Endpoint::Json, "outage"),
+        (Endpoint::Book, "outage"),
+        (Endpoint::Json, "new-during-outage"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let title = format!("during {n}");
+        match add(&client, url, endpoint, list, &title).await {
+            Outcome::Unknown(reason) if reason == "503 storage_unavailable" => {
+                refused.push((list, title))
+            }
+            outcome => panic!("{endpoint:?} write to {list} with the database down: {outcome:?}"),
+        }
+    }
+    for path in [
+        "/lists/outage/entries",
+        "/lists",
+        "/entries?list=outage&date=2018-12-19",
+    ] {
+        let (status, body) = get(&client, &format!("{url}{path}")).await;
+        assert_eq!(status, 503, "GET {path} with the database down: {body}");
+    }
+
+    cluster.start_again();
+    let mut healthy = false;
+    for _ in 0..ATTEMPTS {
+        if get(&client, &format!("{url}/healthz")).await.0 == 200 {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+    assert!(healthy, "/healthz recovers once the database is back");
+    let mut recovered = None;
+    for attempt in 0..ATTEMPTS {
+        let title = format!("after {attempt}");
+        match add(&client, url, Endpoint::Json, "outage", &title).await {
+            Outcome::Acknowledged(_) => {
+                recovered = Some(title);
+                break;
+            }
+            Outcome::Unknown(reason) if reason.starts_with("503") => {
+                tokio::time::sleep(POLL_INTERVAL).await
+            }
+            outcome => panic!("write after the database returned: {outcome:?}"),
+        }
+    }
+    let recovered = recovered.expect("writes succeed again once the database is back");
+    let titles: Vec<String> = entries(&client, url, "outage")
+        .await
+        .into_iter()
+        .map(|(_, title)| title)
+        .collect();
+    assert_eq!(titles, ["before 1", "before 2", recovered.as_str()]);
+    for (list, title) in refused {
+        let stored = entries(&client, url, list).await;
+        assert!(
+            stored.iter().all(|(_, stored)| *stored != title),
+            "{title} was answered 503 storage_unavailable but is stored in {list}"
+        );
+    }
+}
