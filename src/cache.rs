@@ -91,20 +91,15 @@ impl Cache {
     pub fn server_process(&self, name: &ListName) -> ListHandle {
         let mut lists = self.shared.lock();
         let now = Instant::now();
-        let parked = match lists.remove(name) {
-            Some(Slot {
-                list: SlotState::Running(handle),
-                ..
-            }) if !handle.is_closed() => {
-                lists.insert(
-                    name.clone(),
-                    Slot {
-                        list: SlotState::Running(handle.clone()),
-                        last_used: now,
-                    },
-                );
-                return handle;
+        if let Some(slot) = lists.get_mut(name) {
+            slot.last_used = now;
+            if let SlotState::Running(handle) = &slot.list
+                && !handle.is_closed()
+            {
+                return handle.clone();
             }
+        }
+        let parked = match lists.remove(name) {
             Some(Slot {
                 list: SlotState::Parked(parked),
                 ..
