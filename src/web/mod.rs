@@ -46,6 +46,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// How long a client may take to send a request's head before the connection is closed.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long shutdown waits for requests in flight before it closes their connections.
+pub const GRACEFUL_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest `Idempotency-Key`.
 pub const MAX_IDEMPOTENCY_KEY_BYTES: usize = 255;
 
@@ -204,7 +206,12 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    if tokio::time::timeout(GRACEFUL_SHUTDOWN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the grace period; closing them");
+    }
 }
 
 /// Query flags of the write routes.
