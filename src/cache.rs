@@ -28,9 +28,12 @@ pub struct Cache {
     shared: Arc<CacheShared>,
 }
 
-/// How many lists an eviction looks at to find the least recently used one: an approximate
-/// LRU, as Redis does it, so eviction costs the same with a thousand lists or a million.
+/// How many candidates an eviction compares to find the least recently used one: an
+/// approximate LRU, as Redis does it, so eviction costs the same with a thousand lists or a
+/// million.
 const EVICTION_SAMPLE: usize = 32;
+/// How many lists an eviction looks through for those candidates, at most.
+const EVICTION_SCAN: usize = 1_024;
 
 /// Bounds on how often hibernating lists are checked for expiry.
 const SWEEP_INTERVAL: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(60));
@@ -122,16 +125,17 @@ impl Cache {
     /// Sends `command` to the list and waits for the reply, at most the configured call timeout.
     pub async fn call(&self, name: &ListName, mut command: Command) -> Result<Reply, ServerError> {
         let deadline = Instant::now() + self.shared.config.call_timeout;
-        // On shared storage a write may meet another node's newer version of the list; it was
-        // not applied, the actor has reloaded, and the write is applied once more on that state.
+        // On shared storage a write may meet another node's newer version of the list (or be
+        // queued behind one that did); it was not applied, the actor has reloaded, and the
+        // write is applied once more on that state.
         let mut retry_on_conflict = self.database().is_shared().then(|| command.clone());
         loop {
             self.refuse_after_shutdown()?;
             match self.server_process(name).call(command, deadline).await {
                 Ok(reply) => return Ok(reply),
-                Err(SendError::Failed(ServerError::Storage(StorageError::Conflict)))
-                    if retry_on_conflict.is_some() =>
-                {
+                Err(SendError::Failed(ServerError::Storage(
+                    StorageError::Conflict | StorageError::Diverged,
+                ))) if retry_on_conflict.is_some() => {
                     command = retry_on_conflict.take().expect("checked just above");
                 }
                 Err(SendError::Failed(error)) => return Err(error),
@@ -283,8 +287,9 @@ async fn sweep(shared: Weak<CacheShared>, shutdown: CancellationToken) {
 fn evict_one(lists: &mut HashMap<ListName, Slot>) {
     let oldest_parked = lists
         .iter()
-        .take(EVICTION_SAMPLE)
+        .take(EVICTION_SCAN)
         .filter(|(_, slot)| matches!(slot.list, SlotState::Parked(_)))
+        .take(EVICTION_SAMPLE)
         .min_by_key(|(_, slot)| slot.last_used)
         .map(|(name, _)| name.clone());
     if let Some(name) = oldest_parked {
@@ -293,7 +298,7 @@ fn evict_one(lists: &mut HashMap<ListName, Slot>) {
     }
     let oldest_running = lists
         .values()
-        .take(EVICTION_SAMPLE)
+        .take(EVICTION_SCAN)
         .filter_map(|slot| match &slot.list {
             SlotState::Running(handle)
                 if handle.is_only_handle() && handle.mailbox_depth() == 0 =>
@@ -302,6 +307,7 @@ fn evict_one(lists: &mut HashMap<ListName, Slot>) {
             }
             _ => None,
         })
+        .take(EVICTION_SAMPLE)
         .min_by_key(|(_, last_used)| *last_used);
     if let Some((handle, _)) = oldest_running {
         handle.ask_to_retire();

@@ -46,13 +46,6 @@ pub enum Command {
     Clear,
 }
 
-impl Command {
-    /// Whether the command only reads.
-    pub fn is_read(&self) -> bool {
-        matches!(self, Command::Entries(_) | Command::Entry(_))
-    }
-}
-
 /// Which entries to read.
 #[derive(Debug, Clone, Copy)]
 pub enum EntriesQuery {
@@ -127,7 +120,9 @@ type Response = Result<Reply, ServerError>;
 enum ListMessage {
     /// A command; `respond_to` is `None` for a cast.
     Request {
-        command: Command,
+        /// Boxed, because a mailbox allocates its slots up front and an idle list's mailbox
+        /// should stay small.
+        command: Box<Command>,
         respond_to: Option<oneshot::Sender<Response>>,
     },
     /// The cache holds too many actors and asks this one to stop, if nobody is using it.
@@ -138,7 +133,7 @@ impl ListMessage {
     /// The command of a request that could not be delivered.
     fn into_command(self) -> Command {
         match self {
-            ListMessage::Request { command, .. } => command,
+            ListMessage::Request { command, .. } => *command,
             ListMessage::Retire => {
                 unreachable!("only requests are sent with a command to give back")
             }
@@ -159,7 +154,7 @@ pub type RetireFn = Box<
 /// The state of a hibernating list: its actor has stopped, freeing its task and mailbox, and
 /// the owner keeps this until the list is used again (no load needed then) or expires. Like an
 /// Erlang process's hibernation, it trades a little work on wake-up for much less idle memory.
-pub struct ParkedList(Loaded);
+pub struct ParkedList(Box<Loaded>);
 
 /// What every list actor shares: storage, limits and counters.
 pub struct ActorContext {
@@ -239,7 +234,7 @@ impl ListHandle {
             name,
             actor_id,
             context: context.clone(),
-            state: parked.map(|ParkedList(state)| state),
+            state: parked.map(|ParkedList(state)| *state),
         };
         context.tracker.spawn(actor.run(inbox));
         ListHandle { sender, actor_id }
@@ -250,7 +245,7 @@ impl ListHandle {
     pub async fn call(&self, command: Command, deadline: Instant) -> Result<Reply, SendError> {
         let (respond_to, response) = oneshot::channel();
         let message = ListMessage::Request {
-            command,
+            command: Box::new(command),
             respond_to: Some(respond_to),
         };
         match tokio::time::timeout_at(deadline, self.sender.send(message)).await {
@@ -268,7 +263,7 @@ impl ListHandle {
     /// Queues a command without waiting for it; fails at once when the mailbox is full.
     pub fn cast(&self, command: Command) -> Result<(), SendError> {
         let message = ListMessage::Request {
-            command,
+            command: Box::new(command),
             respond_to: None,
         };
         match self.sender.try_send(message) {
@@ -349,7 +344,7 @@ impl ListActor {
                 Ok(Some(ListMessage::Request {
                     command,
                     respond_to,
-                })) => self.handle(command, respond_to).await,
+                })) => self.handle(*command, respond_to).await,
                 Ok(Some(ListMessage::Retire)) if self.retire(&inbox, false) => break,
                 Err(_idle) if self.retire(&inbox, hibernate) => break,
                 Ok(Some(ListMessage::Retire)) | Err(_) => continue,
@@ -368,14 +363,14 @@ impl ListActor {
                 .state
                 .take()
                 .filter(|state| !state.sync.failed())
-                .map(ParkedList),
+                .map(|state| ParkedList(Box::new(state))),
             false => None,
         };
         match (self.context.retire)(&self.name, self.actor_id, &unused, parked) {
             Ok(()) => true,
             Err(parked) => {
                 if let Some(ParkedList(state)) = parked {
-                    self.state = Some(state);
+                    self.state = Some(*state);
                 }
                 false
             }
@@ -387,7 +382,7 @@ impl ListActor {
             self.context.stats.skipped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let fresh = match command.is_read() && self.context.database.is_shared() {
+        let fresh = match self.context.database.is_shared() {
             true => self.refresh().await,
             false => self.loaded().await,
         };
@@ -572,9 +567,11 @@ impl ListActor {
         Ok(())
     }
 
-    /// The freshness rule when other nodes share storage: before a read, compare the list's
-    /// version in storage with this actor's, and reload if another node has written since.
-    /// The check queues behind this actor's own writes, so it sees them committed.
+    /// The freshness rule when other nodes share storage: before each request, compare the
+    /// list's version in storage with this actor's, and reload if another node has written
+    /// since. Reads then see every write acknowledged anywhere; updates, deletes and
+    /// idempotent replays act on the entries that exist now. The check queues behind this
+    /// actor's own writes, so it sees them committed.
     async fn refresh(&mut self) -> Result<(), StorageError> {
         let stored = self.context.database.version(&self.name).await?;
         if self
