@@ -1,8 +1,10 @@
 //! The `todo` command: clap's `Cli`, its subcommands, and what each one does.
 //!
 //! `serve` turns flags (each also read from a `TODO_*` environment variable) into a `Config` and
-//! runs the server; the client subcommands talk to a running server over HTTP.
+//! runs the server; the client subcommands talk to a running server over HTTP; `bench` turns its
+//! flags into a `BenchConfig` and runs the load generator.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,6 +14,10 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::{Map, Value};
 
 use crate::app::App;
+use crate::bench::workload::Workload;
+use crate::bench::{
+    Api, BenchConfig, HttpConfig, InProcessConfig, LoadConfig, Scenario, Stop, Target,
+};
 use crate::client::{Client, EntriesFilter, EntryView};
 use crate::config::{Config, DatabaseConfig, ListsConfig, WebConfig};
 use crate::list::{EntryId, ListName};
@@ -95,6 +101,8 @@ pub enum CliCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Measure throughput and latency, in-process (--inproc) or against a server (--url).
+    Bench(BenchArgs),
 }
 
 /// Flags of `todo serve`.
@@ -152,6 +160,120 @@ pub struct ClientArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Flags of `todo bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Run the actor system in this process, on a temporary data directory, without HTTP.
+    #[arg(long, required_unless_present = "url", conflicts_with = "url")]
+    pub inproc: bool,
+    /// Drive the server at this URL over HTTP, such as http://127.0.0.1:5454.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// What the clients send: mixed (80 % reads, 20 % writes), read, write, write-async, healthz.
+    #[arg(long, default_value = "mixed")]
+    pub workload: Workload,
+    /// Which HTTP API to use: book (/add_entry, /entries) or json (/lists/{list}/entries).
+    #[arg(long, default_value = "book")]
+    pub api: Api,
+    /// Simulated clients, each one task (and one connection over HTTP).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub clients: u32,
+    /// Lists the requests are spread over: list_1 to list_N.
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub lists: u32,
+    /// How long to measure, such as 10s.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Stop after this many requests instead of after --duration.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub requests: Option<u64>,
+    /// How long the clients run before measuring starts, such as 1s or 0s.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub warmup: Duration,
+    /// Seed of the clients' random choices; the same seed sends the same requests.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Read every list once before warming up, so the run measures a steady state with every
+    /// list loaded rather than the server's start-up.
+    #[arg(long)]
+    pub preload: bool,
+    /// With --inproc: most writes per commit; 1 turns group commit off.
+    #[arg(long, conflicts_with = "url", value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub max_batch: Option<u32>,
+    /// With --inproc: database workers.
+    #[arg(long, conflicts_with = "url", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub db_workers: Option<u16>,
+    /// With --inproc: where to create the temporary data directory.
+    #[arg(long, conflicts_with = "url")]
+    pub data_dir: Option<PathBuf>,
+    /// With --url: the server's process id, to report its memory.
+    #[arg(long, requires = "url")]
+    pub pid: Option<u32>,
+    /// With --inproc: start this many list actors and report the memory of each idle one.
+    #[arg(long, conflicts_with_all = ["url", "cold_start"])]
+    pub idle_lists: Option<usize>,
+    /// With --inproc: store this many lists, restart, and time until every one answers.
+    #[arg(long, conflicts_with = "url")]
+    pub cold_start: Option<usize>,
+    /// Entries per list for --cold-start.
+    #[arg(long, default_value_t = 10)]
+    pub entries_per_list: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl From<&BenchArgs> for BenchConfig {
+    fn from(args: &BenchArgs) -> BenchConfig {
+        let target = match &args.url {
+            Some(url) => Target::Http(HttpConfig {
+                url: url.clone(),
+                api: args.api,
+                pid: args.pid,
+            }),
+            None => Target::InProcess(InProcessConfig {
+                data_dir: args.data_dir.clone(),
+                max_batch: args.max_batch.map(|max| max as usize),
+                db_workers: args.db_workers.map(usize::from),
+            }),
+        };
+        let scenario = match (args.idle_lists, args.cold_start) {
+            (Some(n_lists), _) => Scenario::IdleLists(n_lists),
+            (None, Some(n_lists)) => Scenario::ColdStart {
+                n_lists,
+                entries_per_list: args.entries_per_list,
+            },
+            (None, None) => Scenario::Load,
+        };
+        BenchConfig {
+            target,
+            scenario,
+            load: LoadConfig {
+                workload: args.workload,
+                clients: args.clients as usize,
+                lists: args.lists as usize,
+                stop: args
+                    .requests
+                    .map_or(Stop::After(args.duration), Stop::Requests),
+                warmup: args.warmup,
+                preload: args.preload,
+                seed: args.seed,
+            },
+            progress: !args.json && std::io::stdout().is_terminal(),
+        }
+    }
+}
+
+/// Runs `todo bench` and prints its report.
+pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    let outcome = crate::bench::run(BenchConfig::from(&args)).await?;
+    match args.json {
+        true => println!("{}", serde_json::to_string_pretty(&outcome)?),
+        false => print!("{}", outcome.to_text()),
+    }
+    Ok(())
 }
 
 impl From<&ServeArgs> for Config {
@@ -220,6 +342,7 @@ async fn shutdown_signal() {
 pub async fn run_client(command: CliCommand) -> anyhow::Result<()> {
     match command {
         CliCommand::Serve(_) => unreachable!("main runs serve itself"),
+        CliCommand::Bench(_) => unreachable!("main runs bench itself"),
         CliCommand::Add {
             client,
             list,

@@ -3,9 +3,10 @@
 //! The system of *Elixir in Action*, chapter 7, in Rust: a pure `TodoList` (`list`), one actor per
 //! list (`server`), a `cache` that starts actors on demand, and a `database` whose pool of workers
 //! commits writes in groups. `app` starts them in that order and serves them over HTTP (`web`);
-//! `cli` is the `todo` command. Read the modules in this order.
+//! `cli` is the `todo` command, and `bench` its load generator. Read the modules in this order.
 
 pub mod app;
+pub mod bench;
 pub mod cache;
 pub mod cli;
 pub mod client;

@@ -21,6 +21,10 @@ fn main() -> ExitCode {
             init_tracing(&args.log);
             runtime.block_on(todo::cli::serve(args))
         }
+        CliCommand::Bench(args) => {
+            init_tracing("warn");
+            runtime.block_on(todo::cli::bench(args))
+        }
         command => runtime.block_on(todo::cli::run_client(command)),
     };
     match outcome {

@@ -1,0 +1,181 @@
+//! Criterion benches of the hot paths: `TodoList` operations by list size, an actor call's round
+//! trip through `Cache::call`, a cache lookup of a live list, and group commits of 1, 10 and 100
+//! concurrent durable writes. Run with `cargo bench --bench hot_paths`.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use todo::app::App;
+use todo::config::Config;
+use todo::list::{Date, ListName, NewEntry, Title, TodoList};
+use todo::server::{Command, EntriesQuery};
+
+/// Dates the entries are spread over, as in the book's load: one month.
+const N_DATES: u64 = 31;
+
+fn first_date() -> Date {
+    Date::parse("2018-12-01").expect("a valid date")
+}
+
+fn new_entry(n: u64) -> NewEntry {
+    let date = first_date()
+        .plus_days(n % N_DATES)
+        .expect("December has 31 days");
+    NewEntry::new(date, Title::parse("some title").expect("a valid title"))
+}
+
+fn list_of(n_entries: u64) -> TodoList {
+    let mut list = TodoList::default();
+    for n in 0..n_entries {
+        list.add_entry(new_entry(n)).expect("ids do not run out");
+    }
+    list
+}
+
+fn todo_list(c: &mut Criterion) {
+    let mut group = c.benchmark_group("todo_list");
+    for n_entries in [10, 1_000, 100_000] {
+        // Each add is undone by a delete, so the list keeps its size however long criterion
+        // runs; the pair is timed, which keeps timer calls out of the measurement.
+        let mut list = list_of(n_entries);
+        let entry = new_entry(7);
+        group.bench_with_input(
+            BenchmarkId::new("add_entry_then_delete", n_entries),
+            &n_entries,
+            |b, _| {
+                b.iter(|| {
+                    let id = list
+                        .add_entry(black_box(entry.clone()))
+                        .map(|entry| entry.id);
+                    list.delete_entry(id.expect("ids do not run out"))
+                })
+            },
+        );
+        let list = list_of(n_entries);
+        let date = first_date().plus_days(7).expect("a December date");
+        group.bench_with_input(
+            BenchmarkId::new("entries", n_entries),
+            &n_entries,
+            |b, _| b.iter(|| list.entries(black_box(date)).count()),
+        );
+    }
+    group.finish();
+}
+
+/// A two-thread runtime, as on the benchmark machine, and a server on a temporary directory
+/// with `db_workers` database workers.
+fn start_app(db_workers: usize) -> (tokio::runtime::Runtime, App, tempfile::TempDir) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime starts");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut config = Config::with_data_dir(dir.path());
+    config.web.addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    config.database.workers = db_workers;
+    let app = runtime
+        .block_on(App::start(config))
+        .expect("the server starts");
+    (runtime, app, dir)
+}
+
+fn name(text: &str) -> ListName {
+    ListName::parse(text).expect("a valid list name")
+}
+
+fn actor(c: &mut Criterion) {
+    let (runtime, app, _dir) = start_app(3);
+    let cache = app.cache().clone();
+    let list = name("bench");
+    runtime.block_on(async {
+        for n in 0..10 {
+            let add = Command::AddEntry {
+                entry: new_entry(n),
+                idempotency_key: None,
+            };
+            cache.call(&list, add).await.expect("the write is stored");
+        }
+    });
+    let mut group = c.benchmark_group("actor");
+    group.bench_function("call_round_trip", |b| {
+        b.iter_custom(|iterations| {
+            // The caller runs on a runtime thread, as a request handler does.
+            let (cache, list) = (cache.clone(), list.clone());
+            let caller = runtime.spawn(async move {
+                let started = Instant::now();
+                for _ in 0..iterations {
+                    let read = Command::Entries(EntriesQuery::On(first_date()));
+                    black_box(cache.call(&list, read).await.expect("the read answers"));
+                }
+                started.elapsed()
+            });
+            runtime.block_on(caller).expect("the caller does not panic")
+        })
+    });
+    group.bench_function("cache_lookup_live_list", |b| {
+        let _runtime = runtime.enter();
+        b.iter(|| cache.server_process(black_box(&list)))
+    });
+    group.finish();
+    runtime.block_on(app.shutdown());
+}
+
+/// Group commits with the default three database workers, and with one.
+fn group_commit(c: &mut Criterion) {
+    for db_workers in [3, 1] {
+        group_commit_with(c, db_workers);
+    }
+}
+
+fn group_commit_with(c: &mut Criterion, db_workers: usize) {
+    let (runtime, app, _dir) = start_app(db_workers);
+    let cache = app.cache().clone();
+    let lists: Vec<ListName> = (0..100).map(|n| name(&format!("list_{n}"))).collect();
+    let mut group = c.benchmark_group(format!("group_commit_{db_workers}_workers"));
+    group.measurement_time(Duration::from_secs(5));
+    for n_writes in [1_usize, 10, 100] {
+        group.throughput(Throughput::Elements(n_writes as u64));
+        group.bench_with_input(
+            BenchmarkId::new("concurrent_writes", n_writes),
+            &n_writes,
+            |b, &n_writes| {
+                b.iter_custom(|iterations| {
+                    let (cache, lists) = (cache.clone(), lists.clone());
+                    let writer = runtime.spawn(async move {
+                        let started = Instant::now();
+                        for _ in 0..iterations {
+                            let writes: Vec<_> = lists[..n_writes]
+                                .iter()
+                                .map(|list| {
+                                    let (cache, list) = (cache.clone(), list.clone());
+                                    tokio::spawn(async move {
+                                        let add = Command::AddEntry {
+                                            entry: new_entry(1),
+                                            idempotency_key: None,
+                                        };
+                                        cache.call(&list, add).await
+                                    })
+                                })
+                                .collect();
+                            for write in writes {
+                                write
+                                    .await
+                                    .expect("the writer does not panic")
+                                    .expect("the write is stored");
+                            }
+                        }
+                        started.elapsed()
+                    });
+                    runtime.block_on(writer).expect("the writers do not panic")
+                })
+            },
+        );
+    }
+    group.finish();
+    runtime.block_on(app.shutdown());
+}
+
+criterion_group!(benches, todo_list, actor, group_commit);
+criterion_main!(benches);

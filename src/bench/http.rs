@@ -1,0 +1,352 @@
+//! The HTTP target: a running server, driven over keep-alive HTTP/1.1 connections.
+//!
+//! Each simulated client owns one connection (as `wrk` does), so no pool or lock sits between
+//! clients. Writes per commit come from the server's `/metrics` before and after the run, and
+//! its memory from `/proc/PID/status` when `--pid` is given.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
+use hyper::{Method, Request, StatusCode, Uri};
+use hyper_util::rt::TokioIo;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+
+use super::report::{CommitReport, ErrorKind, Report};
+use super::workload::{self, DATES, Op, OpKind, Workload};
+use super::{Api, BenchConfig, HttpConfig, Run, Session, process_memory};
+
+/// How long to wait for a server to commit its queued casts after a write-async run.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Where the server is and the parts of every request that never change.
+struct Endpoint {
+    addr: SocketAddr,
+    host: HeaderValue,
+    api: Api,
+    /// List names, ready for a path or a query (`list_N` needs no escaping).
+    lists: Vec<String>,
+    /// The book API's `title` parameter, escaped.
+    title_query: String,
+    /// The JSON API's request body for each date.
+    json_bodies: Vec<Bytes>,
+}
+
+impl Endpoint {
+    async fn resolve(url: &str, api: Api, n_lists: usize) -> anyhow::Result<Endpoint> {
+        let uri: Uri = url
+            .parse()
+            .with_context(|| format!("invalid URL {url:?}"))?;
+        anyhow::ensure!(
+            uri.scheme_str() == Some("http"),
+            "only http:// URLs are supported, got {url:?}"
+        );
+        let authority = uri.authority().context("the URL has no host")?;
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let port = authority.port_u16().unwrap_or(80);
+        let addr = tokio::net::lookup_host((host, port))
+            .await
+            .with_context(|| format!("resolving {authority}"))?
+            .next()
+            .with_context(|| format!("{authority} has no address"))?;
+        let json_bodies = DATES
+            .iter()
+            .map(|date| {
+                let body = serde_json::json!({ "date": date, "title": workload::TITLE });
+                Bytes::from(body.to_string())
+            })
+            .collect();
+        Ok(Endpoint {
+            addr,
+            host: HeaderValue::from_str(authority.as_str())?,
+            api,
+            lists: (0..n_lists).map(workload::list_name).collect(),
+            title_query: utf8_percent_encode(workload::TITLE, NON_ALPHANUMERIC).to_string(),
+            json_bodies,
+        })
+    }
+
+    /// The request for `op`, and the status that means success.
+    fn request(&self, op: Op) -> (Request<Full<Bytes>>, StatusCode) {
+        let list = &self.lists[op.list];
+        let date = DATES[op.date];
+        let title = &self.title_query;
+        let no_body = Bytes::new;
+        let (method, path, body, expected) = match (self.api, op.kind) {
+            (_, OpKind::Healthz) => (
+                Method::GET,
+                "/healthz".to_owned(),
+                no_body(),
+                StatusCode::OK,
+            ),
+            (Api::Book, OpKind::Read) => (
+                Method::GET,
+                format!("/entries?list={list}&date={date}"),
+                no_body(),
+                StatusCode::OK,
+            ),
+            (Api::Book, OpKind::Write) => (
+                Method::POST,
+                format!("/add_entry?list={list}&date={date}&title={title}"),
+                no_body(),
+                StatusCode::OK,
+            ),
+            (Api::Book, OpKind::WriteAsync) => (
+                Method::POST,
+                format!("/add_entry?list={list}&date={date}&title={title}&async=true"),
+                no_body(),
+                StatusCode::ACCEPTED,
+            ),
+            (Api::Json, OpKind::Read) => (
+                Method::GET,
+                format!("/lists/{list}/entries?date={date}"),
+                no_body(),
+                StatusCode::OK,
+            ),
+            (Api::Json, OpKind::Write) => (
+                Method::POST,
+                format!("/lists/{list}/entries"),
+                self.json_bodies[op.date].clone(),
+                StatusCode::CREATED,
+            ),
+            (Api::Json, OpKind::WriteAsync) => (
+                Method::POST,
+                format!("/lists/{list}/entries?async=true"),
+                self.json_bodies[op.date].clone(),
+                StatusCode::ACCEPTED,
+            ),
+        };
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = method;
+        *request.uri_mut() = Uri::try_from(path).expect("benchmark paths are valid URIs");
+        let headers = request.headers_mut();
+        headers.insert(HOST, self.host.clone());
+        if self.api == Api::Json && op.kind != OpKind::Read {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+        (request, expected)
+    }
+
+    /// A new keep-alive connection.
+    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, ErrorKind> {
+        let stream = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .map_err(|error| ErrorKind::from(format!("connect: {}", error.kind())))?;
+        let _ = stream.set_nodelay(true);
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|error| ErrorKind::from(format!("handshake: {error}")))?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(sender)
+    }
+
+    /// Sends one GET on a fresh connection and returns the body.
+    async fn get(&self, path: &'static str) -> anyhow::Result<Bytes> {
+        let mut sender = self.connect().await.map_err(anyhow::Error::msg)?;
+        let request = Request::get(path)
+            .header(HOST, self.host.clone())
+            .body(Full::new(Bytes::new()))?;
+        let response = sender.send_request(request).await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "GET {path}: {}",
+            response.status()
+        );
+        Ok(response.into_body().collect().await?.to_bytes())
+    }
+}
+
+/// One simulated client: one connection, reopened if the server closes it.
+struct HttpSession {
+    endpoint: Arc<Endpoint>,
+    sender: Option<SendRequest<Full<Bytes>>>,
+}
+
+impl HttpSession {
+    async fn ready_sender(&mut self) -> Result<&mut SendRequest<Full<Bytes>>, ErrorKind> {
+        if self.sender.is_none() {
+            self.sender = Some(self.endpoint.connect().await?);
+        }
+        let sender = self.sender.as_mut().expect("connected just above");
+        if sender.ready().await.is_err() {
+            self.sender = None;
+            return Err("connection closed".into());
+        }
+        Ok(self.sender.as_mut().expect("checked just above"))
+    }
+}
+
+impl Session for HttpSession {
+    async fn execute(&mut self, op: Op) -> Result<(), ErrorKind> {
+        let (request, expected) = self.endpoint.request(op);
+        let sender = self.ready_sender().await?;
+        let response = match sender.send_request(request).await {
+            Ok(response) => response,
+            Err(error) => {
+                self.sender = None;
+                return Err(format!("request: {error}").into());
+            }
+        };
+        let status = response.status();
+        // Read the body to its end, without keeping it, so the connection can be reused.
+        let mut body = response.into_body();
+        while let Some(frame) = body.frame().await {
+            if let Err(error) = frame {
+                self.sender = None;
+                return Err(format!("response body: {error}").into());
+            }
+        }
+        match status == expected {
+            true => Ok(()),
+            false => Err(format!("HTTP {}", status.as_u16()).into()),
+        }
+    }
+}
+
+/// The server's counters that the report needs, from `/metrics`.
+#[derive(Debug, Default, Clone, Copy)]
+struct ServerCounters {
+    commits: u64,
+    writes_committed: u64,
+    /// Seconds spent committing, summed over workers.
+    commit_secs: f64,
+    /// Messages waiting in mailboxes and database queues.
+    queued: u64,
+}
+
+async fn server_counters(endpoint: &Endpoint) -> anyhow::Result<ServerCounters> {
+    let text = endpoint.get("/metrics").await?;
+    let text = std::str::from_utf8(&text).context("/metrics is not UTF-8")?;
+    Ok(ServerCounters {
+        commits: metric(text, "todo_commits_total"),
+        writes_committed: metric(text, "todo_writes_committed_total"),
+        commit_secs: metric_f64(text, "todo_commit_seconds_sum"),
+        queued: metric(text, "todo_mailbox_depth") + metric(text, "todo_database_queue_depth"),
+    })
+}
+
+/// The value of an unlabelled metric in Prometheus text, or 0 when it is absent.
+fn metric_f64(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .find_map(|value| value.trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+}
+
+/// An integer metric, such as a counter.
+fn metric(text: &str, name: &str) -> u64 {
+    metric_f64(text, name) as u64
+}
+
+/// Waits until the server's mailboxes and database queues are empty; returns how long it took.
+async fn drain(endpoint: &Endpoint) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    while started.elapsed() < DRAIN_TIMEOUT {
+        if server_counters(endpoint).await?.queued == 0 {
+            return Ok(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    anyhow::bail!("the server still had queued work after {DRAIN_TIMEOUT:?}")
+}
+
+/// Runs the load of `config` against the server at `target.url`.
+pub async fn load(target: &HttpConfig, config: &BenchConfig) -> anyhow::Result<Report> {
+    let endpoint =
+        Arc::new(Endpoint::resolve(&target.url, target.api, config.load.lists.max(1)).await?);
+    // Every connection is opened before the clients start, so setup is not measured.
+    let mut sessions = Vec::with_capacity(config.load.clients);
+    for _ in 0..config.load.clients.max(1) {
+        let sender = endpoint
+            .connect()
+            .await
+            .map_err(|error| anyhow::anyhow!("connecting to {}: {error}", target.url))?;
+        sessions.push(HttpSession {
+            endpoint: endpoint.clone(),
+            sender: Some(sender),
+        });
+    }
+    let mut run = Run::start(sessions, config);
+    run.warm_up(config.load.warmup).await;
+    let before = server_counters(&endpoint).await;
+    let (merged, elapsed) = run.finish().await?;
+    let after = server_counters(&endpoint).await;
+    let drain_secs = match config.load.workload {
+        Workload::WriteAsync => Some(drain(&endpoint).await?.as_secs_f64()),
+        _ => None,
+    };
+
+    let mut report = Report::new(
+        target.url.clone(),
+        Some(target.api),
+        config,
+        &merged,
+        elapsed,
+    );
+    if let (Ok(before), Ok(after)) = (before, after) {
+        report.commits = Some(CommitReport::new(
+            after.commits.saturating_sub(before.commits),
+            after
+                .writes_committed
+                .saturating_sub(before.writes_committed),
+            Duration::from_secs_f64((after.commit_secs - before.commit_secs).max(0.0)),
+        ));
+    }
+    report.drain_secs = drain_secs;
+    report.memory = target.pid.and_then(|pid| process_memory(Some(pid)));
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_unlabelled_metrics() {
+        let text = "# TYPE todo_commits_total counter\ntodo_commits_total 42\n\
+                    todo_commits_total_other 7\ntodo_mailbox_depth 3\n";
+        assert_eq!(metric(text, "todo_commits_total"), 42);
+        assert_eq!(metric(text, "todo_mailbox_depth"), 3);
+        assert_eq!(metric(text, "todo_writes_committed_total"), 0);
+    }
+
+    #[tokio::test]
+    async fn requests_match_the_apis() {
+        let endpoint = Endpoint::resolve("http://127.0.0.1:5454", Api::Book, 3)
+            .await
+            .unwrap();
+        let op = |kind| Op {
+            kind,
+            list: 2,
+            date: 18,
+        };
+        let (read, expected) = endpoint.request(op(OpKind::Read));
+        assert_eq!(read.uri(), "/entries?list=list_3&date=2018-12-19");
+        assert_eq!(expected, StatusCode::OK);
+        let (write, _) = endpoint.request(op(OpKind::WriteAsync));
+        assert_eq!(
+            write.uri(),
+            "/add_entry?list=list_3&date=2018-12-19&title=some%20title&async=true"
+        );
+        let endpoint = Endpoint {
+            api: Api::Json,
+            ..endpoint
+        };
+        let (write, expected) = endpoint.request(op(OpKind::Write));
+        assert_eq!(
+            (write.method(), write.uri().path()),
+            (&Method::POST, "/lists/list_3/entries")
+        );
+        assert_eq!(expected, StatusCode::CREATED);
+    }
+}
