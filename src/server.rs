@@ -325,8 +325,10 @@ struct ListActor {
 
 impl ListActor {
     async fn run(mut self, mut inbox: mpsc::Receiver<ListMessage>) {
-        // Load before serving; callers' messages wait in the mailbox meanwhile.
-        let _ = self.loaded().await;
+        // Load before serving; callers' messages wait in the mailbox meanwhile. The handling
+        // futures are boxed so that an idle actor's task holds only this small loop, not the
+        // largest future any message needs.
+        let _ = Box::pin(self.loaded()).await;
         let shutdown = self.context.shutdown.clone();
         let idle = self.context.hibernate_after.min(self.context.idle_timeout);
         // Hibernating only pays when the list is kept longer than the actor's idle wait.
@@ -344,7 +346,7 @@ impl ListActor {
                 Ok(Some(ListMessage::Request {
                     command,
                     respond_to,
-                })) => self.handle(*command, respond_to).await,
+                })) => Box::pin(self.handle(*command, respond_to)).await,
                 Ok(Some(ListMessage::Retire)) if self.retire(&inbox, false) => break,
                 Err(_idle) if self.retire(&inbox, hibernate) => break,
                 Ok(Some(ListMessage::Retire)) | Err(_) => continue,
