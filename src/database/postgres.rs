@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::runtime::Runtime;
 use tokio_postgres::{Client, GenericClient, NoTls, Transaction};
 
-use crate::list::{Date, Entry, ListName, Title, TodoList};
+use crate::list::{Date, Entry, EntryId, ListName, Title, TodoList};
 
 use super::storage::{
     Change, CommitSteps, Conflicts, StorageError, StoredList, VersionedChange, apply_versioned,
@@ -235,34 +235,43 @@ struct Steps<'a, 't> {
 }
 
 impl CommitSteps for Steps<'_, '_> {
-    fn version(&mut self, list: &ListName) -> Result<Option<u64>, StorageError> {
-        let name = list.as_str();
+    fn claim(
+        &mut self,
+        list: &ListName,
+        expected: u64,
+        new: u64,
+        next_id: Option<EntryId>,
+    ) -> Result<bool, StorageError> {
+        let (name, expected, new) = (list.as_str(), sql_version(expected)?, sql_version(new)?);
+        let next_id = next_id.map(sql_id);
         let transaction = self.transaction;
-        let row = self.runtime.block_on(async {
-            // The row is created first, so that two nodes writing a new list serialise on it.
-            transaction
+        self.runtime.block_on(async {
+            // Under READ COMMITTED a second node's update waits for the first's commit, then
+            // finds the version moved on and matches no row: a conflict, never a lost update.
+            let n_rows = transaction
                 .execute(
-                    "INSERT INTO lists (name, next_id, version) VALUES ($1, 1, 0) ON CONFLICT (name) DO NOTHING",
-                    &[&name],
+                    "UPDATE lists SET version = $3::BIGINT, next_id = GREATEST(next_id, coalesce($4::BIGINT, next_id))
+                     WHERE name = $1 AND version = $2::BIGINT",
+                    &[&name, &expected, &new, &next_id],
                 )
                 .await?;
-            transaction.query_one("SELECT version FROM lists WHERE name = $1 FOR UPDATE", &[&name]).await
-        })?;
-        stored_version(row.get(0)).map(Some)
+            if n_rows == 1 || expected != 0 {
+                return Ok(n_rows == 1);
+            }
+            let n_rows = transaction
+                .execute(
+                    "INSERT INTO lists (name, next_id, version) VALUES ($1, coalesce($3::BIGINT, 1), $2::BIGINT)
+                     ON CONFLICT (name) DO NOTHING",
+                    &[&name, &new, &next_id],
+                )
+                .await?;
+            Ok(n_rows == 1)
+        })
     }
 
     fn apply(&mut self, list: &ListName, change: &Change) -> Result<(), StorageError> {
         self.runtime
             .block_on(apply(self.transaction, list.as_str(), change))
-    }
-
-    fn set_version(&mut self, list: &ListName, version: u64) -> Result<(), StorageError> {
-        let version = sql_version(version)?;
-        self.runtime.block_on(self.transaction.execute(
-            "UPDATE lists SET version = $2 WHERE name = $1",
-            &[&list.as_str(), &version],
-        ))?;
-        Ok(())
     }
 }
 
@@ -272,17 +281,12 @@ async fn apply(
     change: &Change,
 ) -> Result<(), StorageError> {
     match change {
+        // The list's id counter is written once per commit, by `set_version`.
         Change::Add {
             entry,
-            next_id,
             idempotency_key,
+            ..
         } => {
-            transaction
-                .execute(
-                    "UPDATE lists SET next_id = GREATEST(next_id, $2) WHERE name = $1",
-                    &[&name, &sql_id(*next_id)],
-                )
-                .await?;
             transaction
                 .execute(
                     "INSERT INTO entries (list, id, date, title, done, position) VALUES ($1, $2, $3, $4, $5, $6)",

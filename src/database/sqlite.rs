@@ -20,6 +20,10 @@ pub const DATABASE_FILE: &str = "todo.sqlite3";
 
 /// How long a worker waits for another worker's write lock before its commit fails.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a worker sleeps between two tries for the write lock. SQLite's own busy timeout
+/// backs off to sleeps of up to 100 ms, far longer than the other workers' commits take, so
+/// workers would mostly wait for nothing.
+const BUSY_RETRY: Duration = Duration::from_micros(50);
 
 /// The schema, one step per version; a database at version N runs the steps after N.
 /// Steps are never edited once released, only appended.
@@ -58,8 +62,8 @@ pub struct Sqlite {
 impl Sqlite {
     /// Opens the database in `data_dir`, creating and migrating it as needed.
     pub fn open(data_dir: &Path) -> Result<Sqlite, StorageError> {
-        let connection = Connection::open(data_dir.join(DATABASE_FILE))?;
-        connection.busy_timeout(BUSY_TIMEOUT)?;
+        let mut connection = Connection::open(data_dir.join(DATABASE_FILE))?;
+        connection.busy_handler(Some(wait_for_lock))?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "FULL")?;
         let mut sqlite = Sqlite {
@@ -203,17 +207,12 @@ fn apply(
 ) -> Result<(), StorageError> {
     let name = name.as_str();
     match change {
+        // The list's id counter is written once per commit, by `set_version`.
         Change::Add {
             entry,
-            next_id,
             idempotency_key,
+            ..
         } => {
-            transaction
-                .prepare_cached(
-                    "INSERT INTO lists (name, next_id, version) VALUES (?1, ?2, 0)
-                     ON CONFLICT (name) DO UPDATE SET next_id = max(next_id, excluded.next_id)",
-                )?
-                .execute(params![name, sql_id(*next_id)])?;
             transaction
                 .prepare_cached(
                     "INSERT INTO entries (list, id, date, title, done, position)
@@ -266,27 +265,51 @@ fn apply(
     Ok(())
 }
 
+/// SQLite's busy handler: sleep briefly and retry, until `BUSY_TIMEOUT` has passed.
+fn wait_for_lock(n_tries: i32) -> bool {
+    let max_tries = BUSY_TIMEOUT.as_micros() / BUSY_RETRY.as_micros();
+    if u128::try_from(n_tries).unwrap_or(u128::MAX) >= max_tries {
+        return false;
+    }
+    std::thread::sleep(BUSY_RETRY);
+    true
+}
+
 /// The transaction's statements, for `apply_versioned`.
 struct Steps<'a, 't>(&'a rusqlite::Transaction<'t>);
 
 impl CommitSteps for Steps<'_, '_> {
-    fn version(&mut self, list: &ListName) -> Result<Option<u64>, StorageError> {
-        version_of(self.0, list.as_str())
+    fn claim(
+        &mut self,
+        list: &ListName,
+        expected: u64,
+        new: u64,
+        next_id: Option<EntryId>,
+    ) -> Result<bool, StorageError> {
+        let (name, expected, new) = (list.as_str(), sql_version(expected)?, sql_version(new)?);
+        let next_id = next_id.map(sql_id);
+        let n_rows = self
+            .0
+            .prepare_cached(
+                "UPDATE lists SET version = ?3, next_id = max(next_id, coalesce(?4, next_id))
+                 WHERE name = ?1 AND version = ?2",
+            )?
+            .execute(params![name, expected, new, next_id])?;
+        if n_rows == 1 || expected != 0 {
+            return Ok(n_rows == 1);
+        }
+        let n_rows = self
+            .0
+            .prepare_cached(
+                "INSERT INTO lists (name, next_id, version) VALUES (?1, coalesce(?3, 1), ?2)
+                 ON CONFLICT (name) DO NOTHING",
+            )?
+            .execute(params![name, new, next_id])?;
+        Ok(n_rows == 1)
     }
 
     fn apply(&mut self, list: &ListName, change: &Change) -> Result<(), StorageError> {
         apply(self.0, list, change)
-    }
-
-    fn set_version(&mut self, list: &ListName, version: u64) -> Result<(), StorageError> {
-        let version = sql_version(version)?;
-        self.0
-            .prepare_cached(
-                "INSERT INTO lists (name, next_id, version) VALUES (?1, 1, ?2)
-                 ON CONFLICT (name) DO UPDATE SET version = excluded.version",
-            )?
-            .execute(params![list.as_str(), version])?;
-        Ok(())
     }
 }
 

@@ -158,53 +158,70 @@ impl Storage {
 
 /// The statements a backend runs inside one open transaction, for `apply_versioned`.
 pub trait CommitSteps {
-    /// The list's version, or `None` if it has no row.
-    fn version(&mut self, list: &ListName) -> Result<Option<u64>, StorageError>;
-    /// Applies one change to the rows of `list`.
+    /// Compare-and-set on a list's row: if its version is `expected` (0 and no row for a new
+    /// list), sets it to `new` and raises its id counter to `next_id`, and returns true;
+    /// otherwise changes nothing and returns false. On PostgreSQL this also locks the row
+    /// until the commit, so nodes writing one list take turns.
+    fn claim(
+        &mut self,
+        list: &ListName,
+        expected: u64,
+        new: u64,
+        next_id: Option<EntryId>,
+    ) -> Result<bool, StorageError>;
+    /// Applies one change to the entry rows of `list`.
     fn apply(&mut self, list: &ListName, change: &Change) -> Result<(), StorageError>;
-    /// Stores the list's new version, creating its row if needed.
-    fn set_version(&mut self, list: &ListName, version: u64) -> Result<(), StorageError>;
 }
 
-/// Applies `changes` through `steps`, list by list, with a compare-and-set on each list's
-/// version: the one code path that makes several nodes on one database safe, on every backend.
+/// What one commit does to one list's row.
+struct ListPlan {
+    /// The version the list's first write expects.
+    expected: u64,
+    /// How many of the commit's writes are for this list.
+    n_changes: u64,
+    /// The list's id counter after its adds, if it has any.
+    next_id: Option<EntryId>,
+}
+
+/// Applies `changes` through `steps` with a compare-and-set on each list's version: the one
+/// code path that makes several nodes on one database safe, on every backend. Each list's row
+/// is claimed once per commit, in name order so that two nodes never deadlock; the changes of
+/// lists whose version moved on are skipped and returned as conflicts.
 pub fn apply_versioned(
     steps: &mut impl CommitSteps,
     changes: &[VersionedChange<'_>],
 ) -> Result<Conflicts, StorageError> {
-    // The version each list has reached in this transaction; `None` once it conflicted. Lists
-    // are read (and, on PostgreSQL, locked) in name order, so two nodes never deadlock.
-    let mut first_expected: BTreeMap<&ListName, u64> = BTreeMap::new();
+    let mut plans: BTreeMap<&ListName, ListPlan> = BTreeMap::new();
     for change in changes {
-        first_expected
-            .entry(change.list)
-            .or_insert(change.expected_version);
-    }
-    let mut versions: HashMap<&ListName, Option<u64>> =
-        HashMap::with_capacity(first_expected.len());
-    for (list, expected) in first_expected {
-        let stored = steps.version(list)?.unwrap_or(0);
-        versions.insert(list, (stored == expected).then_some(stored));
-    }
-    for change in changes {
-        let Some(version) = versions[change.list] else {
-            continue;
-        };
-        // An actor's writes follow one another, so within a list the chain never breaks;
-        // if it does, memory and storage disagree and nothing may commit.
-        if version != change.expected_version {
+        let plan = plans.entry(change.list).or_insert(ListPlan {
+            expected: change.expected_version,
+            n_changes: 0,
+            next_id: None,
+        });
+        // An actor's writes follow one another, so within a list the chain never breaks; if
+        // it does, memory and storage disagree and nothing may commit.
+        if change.expected_version != plan.expected + plan.n_changes {
             return Err(StorageError::Diverged);
         }
-        steps.apply(change.list, change.change)?;
-        versions.insert(change.list, Some(version + 1));
+        plan.n_changes += 1;
+        if let Change::Add { next_id, .. } = change.change {
+            plan.next_id = plan.next_id.max(Some(*next_id));
+        }
     }
     let mut conflicts = Conflicts::new();
-    for (list, version) in versions {
-        match version {
-            Some(version) => steps.set_version(list, version)?,
-            None => {
-                conflicts.insert(list.clone());
-            }
+    for (list, plan) in &plans {
+        if !steps.claim(
+            list,
+            plan.expected,
+            plan.expected + plan.n_changes,
+            plan.next_id,
+        )? {
+            conflicts.insert((*list).clone());
+        }
+    }
+    for change in changes {
+        if !conflicts.contains(change.list) {
+            steps.apply(change.list, change.change)?;
         }
     }
     Ok(conflicts)

@@ -184,8 +184,11 @@ impl WorkerActor {
                     }
                     WorkerMessage::Close => inbox.close(),
                     read => {
-                        // Reads see committed state only, so the group before them commits first.
-                        self.flush(&mut group);
+                        // Reads see committed state only, so the writes before them that they
+                        // could see commit first; a group without any keeps growing.
+                        if touches(&group, &read) {
+                            self.flush(&mut group);
+                        }
                         self.handle_read(read);
                     }
                 }
@@ -320,6 +323,18 @@ impl WorkerActor {
         }
         Ok(self.storage.as_mut().expect("storage was just opened"))
     }
+}
+
+/// Whether `read` could see a write of `group`: a load or version check of one of its lists,
+/// or a read of every list.
+fn touches(group: &[Pending], read: &WorkerMessage) -> bool {
+    let list = match read {
+        WorkerMessage::Load { list, .. } | WorkerMessage::Version { list, .. } => list,
+        _ => return !group.is_empty(),
+    };
+    group
+        .iter()
+        .any(|pending| matches!(pending, Pending::Write(write) if &write.list == list))
 }
 
 fn answer_write(write: Write, refused: bool, outcome: &Result<Conflicts, StorageError>) {
