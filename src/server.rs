@@ -248,16 +248,19 @@ impl ListHandle {
             command: Box::new(command),
             respond_to: Some(respond_to),
         };
-        match tokio::time::timeout_at(deadline, self.sender.send(message)).await {
-            Err(_elapsed) => return Err(SendError::Failed(ServerError::Timeout)),
-            Ok(Err(closed)) => return Err(SendError::Stopped(closed.0.into_command())),
-            Ok(Ok(())) => {}
-        }
-        match tokio::time::timeout_at(deadline, response).await {
-            Err(_elapsed) => Err(SendError::Failed(ServerError::Timeout)),
-            Ok(Err(_dropped)) => Err(SendError::Failed(ServerError::Crashed)),
-            Ok(Ok(response)) => response.map_err(SendError::Failed),
-        }
+        // One timer covers both the wait for a mailbox slot and the wait for the answer.
+        let exchange = async {
+            match self.sender.send(message).await {
+                Err(closed) => Err(SendError::Stopped(closed.0.into_command())),
+                Ok(()) => match response.await {
+                    Err(_dropped) => Err(SendError::Failed(ServerError::Crashed)),
+                    Ok(response) => response.map_err(SendError::Failed),
+                },
+            }
+        };
+        tokio::time::timeout_at(deadline, exchange)
+            .await
+            .unwrap_or(Err(SendError::Failed(ServerError::Timeout)))
     }
 
     /// Queues a command without waiting for it; fails at once when the mailbox is full.
@@ -333,9 +336,13 @@ impl ListActor {
         let idle = self.context.hibernate_after.min(self.context.idle_timeout);
         // Hibernating only pays when the list is kept longer than the actor's idle wait.
         let hibernate = self.context.hibernate_after < self.context.idle_timeout;
+        // One timer for the actor's life, pushed back after each message.
+        let idle_timer = tokio::time::sleep(idle);
+        tokio::pin!(idle_timer);
         loop {
             let message = tokio::select! {
-                received = tokio::time::timeout(idle, inbox.recv()) => received,
+                received = inbox.recv() => Ok(received),
+                () = &mut idle_timer => Err(()),
                 // Closing refuses new messages but keeps those queued, which are drained below.
                 () = shutdown.cancelled(), if !inbox.is_closed() => {
                     inbox.close();
@@ -348,10 +355,11 @@ impl ListActor {
                     respond_to,
                 })) => Box::pin(self.handle(*command, respond_to)).await,
                 Ok(Some(ListMessage::Retire)) if self.retire(&inbox, false) => break,
-                Err(_idle) if self.retire(&inbox, hibernate) => break,
-                Ok(Some(ListMessage::Retire)) | Err(_) => continue,
+                Err(()) if self.retire(&inbox, hibernate) => break,
+                Ok(Some(ListMessage::Retire)) | Err(()) => {}
                 Ok(None) => break,
             }
+            idle_timer.as_mut().reset(Instant::now() + idle);
         }
     }
 
