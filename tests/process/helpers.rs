@@ -14,31 +14,7 @@ pub struct Server {
 impl Server {
     /// Starts the binary on `data_dir` with extra flags and waits until it listens.
     pub fn start(data_dir: &Path, extra_args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_todo"))
-            .args([
-                "serve",
-                "--addr",
-                "127.0.0.1:0",
-                "--log",
-                "warn",
-                "--data-dir",
-            ])
-            .arg(data_dir)
-            .args(extra_args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the todo binary starts");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("the server prints its address");
-        let url = line
-            .trim()
-            .strip_prefix("todo listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
+        let (child, url) = spawn_serve(data_dir, "warn", extra_args);
         Server { child, url }
     }
 
@@ -80,6 +56,30 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Starts `todo serve` on a free loopback port with `data_dir`, a log level and extra flags,
+/// and returns the process and its URL once it listens (read from its first line of output).
+pub fn spawn_serve(data_dir: &Path, log: &str, extra_args: &[&str]) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_todo"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--log", log, "--data-dir"])
+        .arg(data_dir)
+        .args(extra_args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the todo binary starts");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the server prints its address");
+    let url = line
+        .trim()
+        .strip_prefix("todo listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (child, url)
 }
 
 /// An HTTP client with a short timeout, so a dead server shows up as an error quickly.

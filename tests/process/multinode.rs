@@ -3,8 +3,7 @@
 //! load, reads on one node after writes on the other, and a database that goes away and returns.
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -12,7 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use crate::helpers::client;
+use crate::helpers::{client, spawn_serve};
 use crate::postgres::PgCluster;
 
 const DATE: &str = "2018-12-19";
@@ -48,25 +47,7 @@ impl Node {
 
     /// Starts a node over `dir` and waits until it listens.
     fn start_in(dir: TempDir, database_url: &str) -> Node {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_todo"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--log", "error"])
-            .arg("--data-dir")
-            .arg(dir.path())
-            .args(["--database-url", database_url])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the todo binary starts");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("the node prints its address");
-        let url = line
-            .trim()
-            .strip_prefix("todo listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
+        let (child, url) = spawn_serve(dir.path(), "error", &["--database-url", database_url]);
         Node {
             child,
             url,
