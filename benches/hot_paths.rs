@@ -9,7 +9,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use todo::app::App;
 use todo::config::Config;
 use todo::list::{Date, ListName, NewEntry, Title, TodoList};
-use todo::server::{Command, EntriesQuery};
+use todo::lists::EntriesQuery;
 
 /// Dates the entries are spread over, as in the book's load: one month.
 const N_DATES: u64 = 31;
@@ -74,7 +74,7 @@ fn start_app(db_workers: usize) -> (tokio::runtime::Runtime, App, tempfile::Temp
     let dir = tempfile::tempdir().expect("a temporary directory");
     let mut config = Config::with_data_dir(dir.path());
     config.web.addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    config.database.workers = db_workers;
+    config.database.workers = Some(db_workers);
     let app = runtime
         .block_on(App::start(config))
         .expect("the server starts");
@@ -91,11 +91,8 @@ fn actor(c: &mut Criterion) {
     let list = name("bench");
     runtime.block_on(async {
         for n in 0..10 {
-            let add = Command::AddEntry {
-                entry: new_entry(n),
-                idempotency_key: None,
-            };
-            cache.call(&list, add).await.expect("the write is stored");
+            let add = cache.add_entry(&list, new_entry(n), None).await;
+            add.expect("the write is stored");
         }
     });
     let mut group = c.benchmark_group("actor");
@@ -106,8 +103,8 @@ fn actor(c: &mut Criterion) {
             let caller = runtime.spawn(async move {
                 let started = Instant::now();
                 for _ in 0..iterations {
-                    let read = Command::Entries(EntriesQuery::On(first_date()));
-                    black_box(cache.call(&list, read).await.expect("the read answers"));
+                    let read = cache.entries(&list, EntriesQuery::On(first_date())).await;
+                    black_box(read.expect("the read answers"));
                 }
                 started.elapsed()
             });
@@ -151,11 +148,7 @@ fn group_commit_with(c: &mut Criterion, db_workers: usize) {
                                 .map(|list| {
                                     let (cache, list) = (cache.clone(), list.clone());
                                     tokio::spawn(async move {
-                                        let add = Command::AddEntry {
-                                            entry: new_entry(1),
-                                            idempotency_key: None,
-                                        };
-                                        cache.call(&list, add).await
+                                        cache.add_entry(&list, new_entry(1), None).await
                                     })
                                 })
                                 .collect();

@@ -98,7 +98,7 @@ impl App {
 pub(crate) mod tests {
     use super::*;
     use crate::list::{Date, EntryId, ListName, NewEntry, Title};
-    use crate::server::{Command, EntriesQuery, Reply};
+    use crate::lists::{Command, Created, EntriesQuery};
 
     pub(crate) fn config(dir: &std::path::Path) -> Config {
         let mut config = Config::with_data_dir(dir);
@@ -112,10 +112,14 @@ pub(crate) mod tests {
             .expect("app starts on a fresh directory")
     }
 
+    pub(crate) fn entry(day: &str, title: &str) -> NewEntry {
+        NewEntry::new(Date::parse(day).unwrap(), Title::parse(title).unwrap())
+    }
+
+    /// An add to cast.
     pub(crate) fn add(day: &str, title: &str) -> Command {
-        let entry = NewEntry::new(Date::parse(day).unwrap(), Title::parse(title).unwrap());
         Command::AddEntry {
-            entry,
+            entry: entry(day, title),
             idempotency_key: None,
         }
     }
@@ -125,17 +129,12 @@ pub(crate) mod tests {
     }
 
     async fn all_titles(app: &App, list: &str) -> Vec<(u64, String)> {
-        match app
-            .cache()
-            .call(&name(list), Command::Entries(EntriesQuery::All))
-            .await
-        {
-            Ok(Reply::Entries(entries)) => entries
-                .into_iter()
-                .map(|e| (e.id.get(), e.title.to_string()))
-                .collect(),
-            other => panic!("unexpected reply {other:?}"),
-        }
+        let entries = app.cache().entries(&name(list), EntriesQuery::All).await;
+        entries
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.id.get(), e.title.to_string()))
+            .collect()
     }
 
     #[tokio::test]
@@ -144,28 +143,25 @@ pub(crate) mod tests {
         let app = start(dir.path()).await;
         for title in ["Dentist", "Movies"] {
             app.cache()
-                .call(&name("bob"), add("2018-12-19", title))
+                .add_entry(&name("bob"), entry("2018-12-19", title), None)
                 .await
                 .unwrap();
         }
         app.cache()
-            .call(&name("bob"), Command::DeleteEntry(EntryId::new(2).unwrap()))
+            .delete_entry(&name("bob"), EntryId::new(2).unwrap())
             .await
             .unwrap();
         app.shutdown().await;
 
         let app = start(dir.path()).await;
         assert_eq!(all_titles(&app, "bob").await, [(1, "Dentist".to_string())]);
-        let reply = app
+        let created = app
             .cache()
-            .call(&name("bob"), add("2018-12-20", "Shopping"))
+            .add_entry(&name("bob"), entry("2018-12-20", "Shopping"), None)
             .await
             .unwrap();
-        let Reply::Created { entry, .. } = reply else {
-            panic!("add answers Created")
-        };
         assert_eq!(
-            entry.id.get(),
+            created.entry.id.get(),
             3,
             "ids are never reused, also across restarts"
         );
@@ -175,23 +171,17 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn an_idempotent_retry_returns_the_first_entry_also_after_a_restart() {
         let dir = tempfile::tempdir().unwrap();
-        let keyed = |title: &str| {
-            let entry = NewEntry::new(
-                Date::parse("2018-12-19").unwrap(),
-                Title::parse(title).unwrap(),
-            );
-            Command::AddEntry {
-                entry,
-                idempotency_key: Some("key-1".into()),
+        let keyed = |app: &App, list: &str| {
+            let cache = app.cache().clone();
+            let list = name(list);
+            async move {
+                let dentist = entry("2018-12-19", "Dentist");
+                cache.add_entry(&list, dentist, Some("key-1".into())).await
             }
         };
         let app = start(dir.path()).await;
-        let first = app
-            .cache()
-            .call(&name("bob"), keyed("Dentist"))
-            .await
-            .unwrap();
-        let Reply::Created {
+        let first = keyed(&app, "bob").await.unwrap();
+        let Created {
             entry: original,
             replayed: false,
         } = first
@@ -201,33 +191,16 @@ pub(crate) mod tests {
         app.shutdown().await;
 
         let app = start(dir.path()).await;
-        let retry = app
-            .cache()
-            .call(&name("bob"), keyed("Dentist"))
-            .await
-            .unwrap();
+        let retry = keyed(&app, "bob").await.unwrap();
         assert_eq!(
             retry,
-            Reply::Created {
+            Created {
                 entry: original.clone(),
                 replayed: true
             }
         );
-        let other_list = app
-            .cache()
-            .call(&name("alice"), keyed("Dentist"))
-            .await
-            .unwrap();
-        assert!(
-            matches!(
-                other_list,
-                Reply::Created {
-                    replayed: false,
-                    ..
-                }
-            ),
-            "keys are per list"
-        );
+        let other_list = keyed(&app, "alice").await.unwrap();
+        assert!(!other_list.replayed, "keys are per list");
         assert_eq!(
             all_titles(&app, "bob").await,
             [(original.id.get(), "Dentist".to_string())]
@@ -274,13 +247,11 @@ pub(crate) mod tests {
             writers.push(tokio::spawn(async move {
                 let mut ids = Vec::new();
                 for n in 0..n_writes {
+                    let title = format!("{writer}:{n}");
                     let reply = cache
-                        .call(&name("shared"), add("2018-12-19", &format!("{writer}:{n}")))
+                        .add_entry(&name("shared"), entry("2018-12-19", &title), None)
                         .await;
-                    let Ok(Reply::Created { entry, .. }) = reply else {
-                        panic!("write failed: {reply:?}")
-                    };
-                    ids.push(entry.id.get());
+                    ids.push(reply.unwrap().entry.id.get());
                 }
                 ids
             }));
@@ -319,9 +290,8 @@ pub(crate) mod tests {
         let writes = (0..1_000).map(|n| {
             let cache = app.cache().clone();
             tokio::spawn(async move {
-                cache
-                    .call(&name(&format!("list {}", n % 100)), add("2018-12-19", "x"))
-                    .await
+                let list = name(&format!("list {}", n % 100));
+                cache.add_entry(&list, entry("2018-12-19", "x"), None).await
             })
         });
         for write in writes.collect::<Vec<_>>() {

@@ -16,10 +16,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::ListsConfig;
-use crate::database::{Database, StorageError};
-use crate::list::ListName;
-use crate::server::{
-    ActorContext, ActorStats, Command, ListHandle, ParkedList, Reply, SendError, ServerError,
+use crate::database::Database;
+use crate::list::{Changes, Entry, EntryId, ListName, NewEntry};
+use crate::lists::{
+    ActorContext, ActorStats, Command, Created, EntriesQuery, ListHandle, ParkedList, Request,
+    RequestError, Responder,
 };
 
 /// List name -> actor. Cloning is cheap and shares the same actors.
@@ -122,37 +123,101 @@ impl Cache {
         }
         handle
     }
-    /// Sends `command` to the list and waits for the reply, at most the configured call timeout.
-    pub async fn call(&self, name: &ListName, mut command: Command) -> Result<Reply, ServerError> {
-        let deadline = Instant::now() + self.shared.config.call_timeout;
-        // On shared storage a write may meet another node's newer version of the list (or be
-        // queued behind one that did); it was not applied, the actor has reloaded, and the
-        // write is applied once more on that state.
-        let mut retry_on_conflict = self.database().is_shared().then(|| command.clone());
-        loop {
-            self.refuse_after_shutdown()?;
-            match self.server_process(name).call(command, deadline).await {
-                Ok(reply) => return Ok(reply),
-                Err(SendError::Failed(ServerError::Storage(
-                    StorageError::Conflict | StorageError::Diverged,
-                ))) if retry_on_conflict.is_some() => {
-                    command = retry_on_conflict.take().expect("checked just above");
-                }
-                Err(SendError::Failed(error)) => return Err(error),
-                // The actor stopped between lookup and send: the next lookup starts a new one.
-                Err(SendError::Stopped(returned)) => command = returned,
-            }
-        }
+
+    /// Adds an entry; answers once it is committed. A repeated `idempotency_key` answers with
+    /// the entry it first created.
+    pub async fn add_entry(
+        &self,
+        list: &ListName,
+        entry: NewEntry,
+        idempotency_key: Option<String>,
+    ) -> Result<Created, RequestError> {
+        self.call(list, |respond_to| Request::AddEntry {
+            entry,
+            idempotency_key,
+            respond_to,
+        })
+        .await
     }
 
-    /// Queues `command` for the list without waiting; fails at once if its mailbox is full.
-    pub fn cast(&self, name: &ListName, mut command: Command) -> Result<(), ServerError> {
+    /// Reads entries of the list, as committed.
+    pub async fn entries(
+        &self,
+        list: &ListName,
+        query: EntriesQuery,
+    ) -> Result<Vec<Entry>, RequestError> {
+        self.call(list, |respond_to| Request::Entries { query, respond_to })
+            .await
+    }
+
+    /// Reads one entry, as committed.
+    pub async fn entry(&self, list: &ListName, id: EntryId) -> Result<Entry, RequestError> {
+        self.call(list, |respond_to| Request::Entry { id, respond_to })
+            .await
+    }
+
+    /// Changes some fields of an entry; answers with the entry once committed.
+    pub async fn update_entry(
+        &self,
+        list: &ListName,
+        id: EntryId,
+        changes: Changes,
+    ) -> Result<Entry, RequestError> {
+        self.call(list, |respond_to| Request::UpdateEntry {
+            id,
+            changes,
+            respond_to,
+        })
+        .await
+    }
+
+    /// Deletes one entry; answers once committed.
+    pub async fn delete_entry(&self, list: &ListName, id: EntryId) -> Result<(), RequestError> {
+        self.call(list, |respond_to| Request::DeleteEntry { id, respond_to })
+            .await
+    }
+
+    /// Deletes every entry of the list; answers once committed.
+    pub async fn clear(&self, list: &ListName) -> Result<(), RequestError> {
+        self.call(list, |respond_to| Request::Clear { respond_to })
+            .await
+    }
+
+    /// Sends a request to the list and waits for its answer, at most the configured call
+    /// timeout: first for a mailbox slot (backpressure), then for the answer.
+    async fn call<T>(
+        &self,
+        list: &ListName,
+        request: impl FnOnce(Responder<T>) -> Request,
+    ) -> Result<T, RequestError> {
+        let deadline = Instant::now() + self.shared.config.call_timeout;
+        let (respond_to, answer) = tokio::sync::oneshot::channel();
+        let mut request = request(Some(respond_to));
+        let exchange = async {
+            loop {
+                self.refuse_after_shutdown()?;
+                match self.server_process(list).send(request).await {
+                    Ok(()) => break,
+                    // The actor stopped between lookup and send: the next lookup starts a new one.
+                    Err(returned) => request = returned,
+                }
+            }
+            answer.await.map_err(|_dropped| RequestError::Crashed)?
+        };
+        tokio::time::timeout_at(deadline, exchange)
+            .await
+            .unwrap_or(Err(RequestError::Timeout))
+    }
+
+    /// Queues a write for the list without waiting; fails at once if its mailbox is full.
+    pub fn cast(&self, list: &ListName, command: Command) -> Result<(), RequestError> {
+        let mut request = Request::from(command);
         loop {
             self.refuse_after_shutdown()?;
-            match self.server_process(name).cast(command) {
+            match self.server_process(list).try_send(request) {
                 Ok(()) => return Ok(()),
-                Err(SendError::Failed(error)) => return Err(error),
-                Err(SendError::Stopped(returned)) => command = returned,
+                Err(Err(error)) => return Err(error),
+                Err(Ok(returned)) => request = returned,
             }
         }
     }
@@ -201,9 +266,9 @@ impl Cache {
 
     /// A stopped actor refuses messages, so without this check a request arriving during
     /// shutdown would start actor after actor.
-    fn refuse_after_shutdown(&self) -> Result<(), ServerError> {
+    fn refuse_after_shutdown(&self) -> Result<(), RequestError> {
         match self.shared.context.shutdown.is_cancelled() {
-            true => Err(ServerError::ShuttingDown),
+            true => Err(RequestError::ShuttingDown),
             false => Ok(()),
         }
     }
@@ -316,8 +381,10 @@ fn evict_one(lists: &mut HashMap<ListName, Slot>) {
 
 #[cfg(test)]
 mod tests {
-    use crate::app::tests::{add, name, start};
-    use crate::server::{Command, EntriesQuery, Reply, ServerError};
+    use crate::app::tests::{add, entry, name, start};
+    use crate::database::StorageError;
+    use crate::list::Entry;
+    use crate::lists::{EntriesQuery, RequestError};
     use std::sync::Arc;
 
     #[tokio::test]
@@ -366,12 +433,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let app = start(dir.path()).await;
         app.cache()
-            .call(&name("slow"), add("2018-12-19", "Dentist"))
+            .add_entry(&name("slow"), entry("2018-12-19", "Dentist"), None)
             .await
             .unwrap();
         app.shutdown().await;
         let mut config = crate::app::tests::config(dir.path());
-        config.database.workers = 1;
+        config.database.workers = Some(1);
         let app = crate::app::App::start(config).await.unwrap();
         let (blocker, read_other) = stall_the_worker(&app, dir.path()).await;
 
@@ -385,21 +452,20 @@ mod tests {
         );
         drop(handles);
         let cache = app.cache().clone();
-        let mut call = tokio::spawn(async move {
-            cache
-                .call(&name("slow"), Command::Entries(EntriesQuery::All))
-                .await
-        });
+        let mut call =
+            tokio::spawn(async move { cache.entries(&name("slow"), EntriesQuery::All).await });
         tokio::task::yield_now().await;
         assert!(is_pending(&mut call).await, "the call waits for the load");
 
         blocker.execute_batch("COMMIT").unwrap();
         drop(blocker);
-        let Ok(Ok(Reply::Entries(entries))) = call.await else {
-            panic!("the call is answered after the load")
-        };
+        let entries = call
+            .await
+            .unwrap()
+            .expect("the call is answered after the load");
         assert_eq!(entries.len(), 1);
-        assert!(matches!(read_other.await, Ok(Ok(Reply::Entries(entries))) if entries.len() == 1));
+        let read_other = read_other.await.unwrap().unwrap();
+        assert!(read_other.is_empty(), "a read shows committed entries only");
         app.shutdown().await;
     }
 
@@ -411,7 +477,7 @@ mod tests {
         dir: &std::path::Path,
     ) -> (
         rusqlite::Connection,
-        tokio::task::JoinHandle<Result<Reply, ServerError>>,
+        tokio::task::JoinHandle<Result<Vec<Entry>, RequestError>>,
     ) {
         let blocker =
             rusqlite::Connection::open(dir.join(crate::database::sqlite::DATABASE_FILE)).unwrap();
@@ -421,32 +487,23 @@ mod tests {
             .unwrap();
         // Once the actor takes this read from its mailbox, it has handed the write to the worker.
         let cache = app.cache().clone();
-        let read_other = tokio::spawn(async move {
-            cache
-                .call(&name("other"), Command::Entries(EntriesQuery::All))
-                .await
-        });
+        let read_other =
+            tokio::spawn(async move { cache.entries(&name("other"), EntriesQuery::All).await });
         while app.cache().server_process(&name("other")).mailbox_depth() > 0 {
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
         (blocker, read_other)
     }
 
-    fn entries_of(reply: Result<Reply, crate::server::ServerError>) -> Vec<String> {
+    fn entries_of(reply: Result<Vec<Entry>, RequestError>) -> Vec<String> {
         match reply {
-            Ok(Reply::Entries(entries)) => {
-                entries.into_iter().map(|e| e.title.to_string()).collect()
-            }
-            other => panic!("expected entries, got {other:?}"),
+            Ok(entries) => entries.into_iter().map(|e| e.title.to_string()).collect(),
+            Err(error) => panic!("expected entries, got {error:?}"),
         }
     }
 
     async fn titles(cache: &super::Cache, list: &str) -> Vec<String> {
-        entries_of(
-            cache
-                .call(&name(list), Command::Entries(EntriesQuery::All))
-                .await,
-        )
+        entries_of(cache.entries(&name(list), EntriesQuery::All).await)
     }
 
     #[tokio::test]
@@ -455,22 +512,23 @@ mod tests {
         let app = start(dir.path()).await;
         let cache = app.cache();
         cache
-            .call(&name("fragile"), add("2018-12-19", "kept"))
+            .add_entry(&name("fragile"), entry("2018-12-19", "kept"), None)
             .await
             .unwrap();
         cache
-            .call(&name("steady"), add("2018-12-19", "untouched"))
+            .add_entry(&name("steady"), entry("2018-12-19", "untouched"), None)
             .await
             .unwrap();
         let steady_actor = cache.server_process(&name("steady")).actor_id();
 
         let crashed = cache
-            .call(
+            .add_entry(
                 &name("fragile"),
-                add("2018-12-19", crate::fault::PANIC_TITLE),
+                entry("2018-12-19", crate::fault::PANIC_TITLE),
+                None,
             )
             .await;
-        assert!(matches!(crashed, Err(ServerError::Crashed)), "{crashed:?}");
+        assert!(matches!(crashed, Err(RequestError::Crashed)), "{crashed:?}");
 
         assert_eq!(titles(cache, "fragile").await, ["kept"]);
         assert_eq!(
@@ -492,24 +550,17 @@ mod tests {
         let app = start(dir.path()).await;
         let cache = app.cache();
         cache
-            .call(&name("disk"), add("2018-12-19", "stored"))
+            .add_entry(&name("disk"), entry("2018-12-19", "stored"), None)
             .await
             .unwrap();
 
         crate::fault::fail_commits(dir.path(), true);
-        let failed = cache.call(&name("disk"), add("2018-12-19", "lost")).await;
-        assert!(matches!(failed, Err(ServerError::Storage(_))), "{failed:?}");
-        cache
-            .cast(&name("disk"), add("2018-12-19", "cast lost"))
-            .unwrap();
-        let read = cache
-            .call(&name("disk"), Command::Entries(EntriesQuery::All))
+        let failed = cache
+            .add_entry(&name("disk"), entry("2018-12-19", "lost"), None)
             .await;
-        // Either the read saw the cast's write, which then failed, so the read fails too; or the
-        // actor had already reloaded. It never shows the lost write.
         assert!(
-            matches!(&read, Err(ServerError::Storage(_))) || entries_of(read.clone()) == ["stored"],
-            "a read never shows a write that failed: {read:?}"
+            matches!(failed, Err(RequestError::Storage(StorageError::Backend(_)))),
+            "a failure before COMMIT is reported as not stored: {failed:?}"
         );
         assert_eq!(
             titles(cache, "disk").await,
@@ -519,7 +570,7 @@ mod tests {
         crate::fault::fail_commits(dir.path(), false);
 
         cache
-            .call(&name("disk"), add("2018-12-19", "again"))
+            .add_entry(&name("disk"), entry("2018-12-19", "again"), None)
             .await
             .unwrap();
         app.shutdown().await;
@@ -534,24 +585,24 @@ mod tests {
         let app = start(dir.path()).await;
         let cache = app.cache();
         cache
-            .call(&name("shaky"), add("2018-12-19", "before"))
+            .add_entry(&name("shaky"), entry("2018-12-19", "before"), None)
             .await
             .unwrap();
 
         crate::fault::panic_in_commits(dir.path(), true);
         let failed = cache
-            .call(&name("shaky"), add("2018-12-19", "during"))
+            .add_entry(&name("shaky"), entry("2018-12-19", "during"), None)
             .await;
-        assert!(matches!(failed, Err(ServerError::Storage(_))), "{failed:?}");
+        assert!(
+            matches!(failed, Err(RequestError::Storage(_))),
+            "{failed:?}"
+        );
         crate::fault::panic_in_commits(dir.path(), false);
 
         // The worker reopens its connection after a back-off; until then it answers Unavailable.
         let stored = loop {
-            match cache
-                .call(&name("shaky"), Command::Entries(EntriesQuery::All))
-                .await
-            {
-                Err(ServerError::Storage(_)) => {
+            match cache.entries(&name("shaky"), EntriesQuery::All).await {
+                Err(RequestError::Storage(_)) => {
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await
                 }
                 reply => break entries_of(reply),
@@ -559,7 +610,7 @@ mod tests {
         };
         assert_eq!(stored, ["before"]);
         cache
-            .call(&name("shaky"), add("2018-12-19", "after"))
+            .add_entry(&name("shaky"), entry("2018-12-19", "after"), None)
             .await
             .unwrap();
         assert_eq!(cache.database().stats().restarts(), 1);
@@ -579,7 +630,7 @@ mod tests {
                     for n in 0..40 {
                         let title = format!("{writer}-{n}");
                         cache
-                            .call(&name("racy"), add("2018-12-19", &title))
+                            .add_entry(&name("racy"), entry("2018-12-19", &title), None)
                             .await
                             .unwrap();
                         // Pauses around the idle timeout, so expiry races with requests.
@@ -612,11 +663,11 @@ mod tests {
     async fn idle_actors_hibernate_and_wake_without_loading() {
         let dir = tempfile::tempdir().unwrap();
         let mut config = crate::app::tests::config(dir.path());
-        config.database.workers = 1;
+        config.database.workers = Some(1);
         config.lists.hibernate_after = std::time::Duration::from_millis(5);
         let app = crate::app::App::start(config).await.unwrap();
         app.cache()
-            .call(&name("sleepy"), add("2018-12-19", "Dentist"))
+            .add_entry(&name("sleepy"), entry("2018-12-19", "Dentist"), None)
             .await
             .unwrap();
         while app.cache().stats().live() > 0 {
@@ -643,7 +694,7 @@ mod tests {
         let app = crate::app::App::start(config).await.unwrap();
         for n in 0..100 {
             app.cache()
-                .call(&name(&format!("list {n}")), add("2018-12-19", "x"))
+                .add_entry(&name(&format!("list {n}")), entry("2018-12-19", "x"), None)
                 .await
                 .unwrap();
         }
@@ -662,7 +713,7 @@ mod tests {
     async fn requests_whose_caller_left_are_skipped() {
         let dir = tempfile::tempdir().unwrap();
         let mut config = crate::app::tests::config(dir.path());
-        config.database.workers = 1;
+        config.database.workers = Some(1);
         config.lists.call_timeout = std::time::Duration::from_millis(20);
         let app = crate::app::App::start(config).await.unwrap();
         let (blocker, _read_other) = stall_the_worker(&app, dir.path()).await;
@@ -670,20 +721,20 @@ mod tests {
         for n in 0..5 {
             let late = app
                 .cache()
-                .call(&name("stuck"), add("2018-12-19", &format!("late {n}")))
+                .add_entry(
+                    &name("stuck"),
+                    entry("2018-12-19", &format!("late {n}")),
+                    None,
+                )
                 .await;
-            assert!(matches!(late, Err(ServerError::Timeout)), "{late:?}");
+            assert!(matches!(late, Err(RequestError::Timeout)), "{late:?}");
         }
         blocker.execute_batch("COMMIT").unwrap();
         drop(blocker);
         // The short call timeout also applies to this read, so retry until the worker is free.
         let stored = loop {
-            match app
-                .cache()
-                .call(&name("stuck"), Command::Entries(EntriesQuery::All))
-                .await
-            {
-                Err(ServerError::Timeout) => continue,
+            match app.cache().entries(&name("stuck"), EntriesQuery::All).await {
+                Err(RequestError::Timeout) => continue,
                 reply => break entries_of(reply),
             }
         };

@@ -118,9 +118,9 @@ pub struct ServeArgs {
     /// so several nodes can share them.
     #[arg(long, env = "TODO_DATABASE_URL")]
     pub database_url: Option<String>,
-    /// Database workers, each with its own connection.
-    #[arg(long, env = "TODO_DB_WORKERS", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub db_workers: u16,
+    /// Database workers, each with its own connection [default: 1 on SQLite, 3 on PostgreSQL].
+    #[arg(long, env = "TODO_DB_WORKERS", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub db_workers: Option<u16>,
     /// Most writes per transaction; 1 turns group commit off.
     #[arg(long, env = "TODO_MAX_BATCH", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=65_536))]
     pub max_batch: u32,
@@ -282,7 +282,7 @@ impl From<&ServeArgs> for Config {
             database: DatabaseConfig {
                 data_dir: args.data_dir.clone(),
                 database_url: args.database_url.clone(),
-                workers: args.db_workers.into(),
+                workers: args.db_workers.map(usize::from),
                 max_batch: args.max_batch as usize,
             },
             lists: ListsConfig {

@@ -26,8 +26,9 @@ pub struct DatabaseConfig {
     pub data_dir: PathBuf,
     /// A PostgreSQL URL (`postgres://...`); when set, lists are stored there instead of SQLite.
     pub database_url: Option<String>,
-    /// Number of database workers, each with its own connection.
-    pub workers: usize,
+    /// Number of database workers, each with its own connection; `None` chooses by backend
+    /// (`DatabaseConfig::n_workers`).
+    pub workers: Option<usize>,
     /// Most writes committed in one transaction; 1 turns group commit off.
     pub max_batch: usize,
 }
@@ -60,12 +61,30 @@ pub struct WebConfig {
     pub request_timeout: Duration,
 }
 
+/// Workers on SQLite when not configured: one. SQLite has a single write lock, so more workers
+/// only take turns for it and commit smaller groups (BENCHMARKS.md).
+pub const SQLITE_WORKERS: usize = 1;
+/// Workers on PostgreSQL when not configured: the book's pool of three, which commit in
+/// parallel there.
+pub const POSTGRES_WORKERS: usize = 3;
+
+impl DatabaseConfig {
+    /// The number of workers to start: as configured, or the backend's default.
+    pub fn n_workers(&self) -> usize {
+        let default = match self.database_url {
+            Some(_) => POSTGRES_WORKERS,
+            None => SQLITE_WORKERS,
+        };
+        self.workers.unwrap_or(default).max(1)
+    }
+}
+
 impl Default for DatabaseConfig {
     fn default() -> DatabaseConfig {
         DatabaseConfig {
             data_dir: PathBuf::from("todo-data"),
             database_url: None,
-            workers: 3,
+            workers: None,
             max_batch: 1_024,
         }
     }

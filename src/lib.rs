@@ -1,7 +1,7 @@
 //! `todo`: a concurrent, durable to-do list server.
 //!
 //! The system of *Elixir in Action*, chapter 7, in Rust: a pure `TodoList` (`list`), one actor per
-//! list (`server`), a `cache` that starts actors on demand, and a `database` whose pool of workers
+//! list (`lists`), a `cache` that starts actors on demand, and a `database` whose pool of workers
 //! commits writes in groups. `app` starts them in that order and serves them over HTTP (`web`);
 //! `cli` is the `todo` command, and `bench` its load generator. Read the modules in this order.
 
@@ -15,5 +15,5 @@ pub mod database;
 #[cfg(test)]
 mod fault;
 pub mod list;
-pub mod server;
+pub mod lists;
 pub mod web;

@@ -367,10 +367,10 @@ impl TodoList {
         self.remove(id).ok_or(ListError::NotFound(id))
     }
 
-    /// Deletes every entry; ids already handed out stay used.
-    pub fn clear(&mut self) {
-        self.entries.clear();
+    /// Deletes every entry and returns them, in id order; ids already handed out stay used.
+    pub fn clear(&mut self) -> Vec<Entry> {
         self.by_date.clear();
+        std::mem::take(&mut self.entries).into_values().collect()
     }
 
     /// The number of entries.

@@ -15,7 +15,7 @@ use crate::app::App;
 use crate::cache::Cache;
 use crate::config::Config;
 use crate::list::{Date, ListName, NewEntry, Title};
-use crate::server::{Command, EntriesQuery, Reply, ServerError};
+use crate::lists::{Command, EntriesQuery, RequestError};
 
 use super::report::{CommitReport, ErrorKind, Report, human_bytes};
 use super::workload::{self, DATES, Op, OpKind, Workload};
@@ -80,16 +80,12 @@ impl Session for CacheSession {
         let outcome = match op.kind {
             OpKind::Read => {
                 let query = EntriesQuery::On(self.lists.dates[op.date]);
-                self.cache
-                    .call(name, Command::Entries(query))
-                    .await
-                    .map(drop)
+                self.cache.entries(name, query).await.map(drop)
             }
-            OpKind::Write => self
-                .cache
-                .call(name, self.lists.add(op.date))
-                .await
-                .map(drop),
+            OpKind::Write => {
+                let entry = self.lists.entries[op.date].clone();
+                self.cache.add_entry(name, entry, None).await.map(drop)
+            }
             OpKind::WriteAsync => {
                 let queued = self.cache.cast(name, self.lists.add(op.date));
                 // A cast never waits, so without this a client would keep its thread forever.
@@ -101,23 +97,23 @@ impl Session for CacheSession {
                 .database()
                 .ping()
                 .await
-                .map_err(ServerError::from),
+                .map_err(RequestError::from),
         };
         outcome.map_err(error_kind)
     }
 }
 
 /// A short name for each error, so that they group in the report.
-fn error_kind(error: ServerError) -> ErrorKind {
+fn error_kind(error: RequestError) -> ErrorKind {
     match error {
-        ServerError::NotFound(_) => "not_found".into(),
-        ServerError::IdsExhausted => "ids_exhausted".into(),
-        ServerError::IdempotentEntryDeleted => "idempotent_entry_deleted".into(),
-        ServerError::Storage(error) => format!("storage: {error}").into(),
-        ServerError::Timeout => "timeout".into(),
-        ServerError::Overloaded => "overloaded".into(),
-        ServerError::Crashed => "crashed".into(),
-        ServerError::ShuttingDown => "shutting_down".into(),
+        RequestError::NotFound(_) => "not_found".into(),
+        RequestError::IdsExhausted => "ids_exhausted".into(),
+        RequestError::IdempotentEntryDeleted => "idempotent_entry_deleted".into(),
+        RequestError::Storage(error) => format!("storage: {error}").into(),
+        RequestError::Timeout => "timeout".into(),
+        RequestError::Overloaded => "overloaded".into(),
+        RequestError::Crashed => "crashed".into(),
+        RequestError::ShuttingDown => "shutting_down".into(),
     }
 }
 
@@ -140,7 +136,7 @@ fn server_config(target: &InProcessConfig, dir: &TempDir) -> Config {
         config.database.max_batch = max_batch;
     }
     if let Some(workers) = target.db_workers {
-        config.database.workers = workers;
+        config.database.workers = Some(workers);
     }
     config
 }
@@ -282,10 +278,9 @@ async fn touch_all(
             let (cache, names, bar) = (cache.clone(), names.clone(), bar.clone());
             tokio::spawn(async move {
                 for name in names.iter().skip(first).step_by(TOUCH_CONCURRENCY) {
-                    let reply = cache.call(name, Command::Entries(EntriesQuery::All)).await;
-                    let n_entries = match reply {
-                        Ok(Reply::Entries(entries)) => entries.len(),
-                        other => anyhow::bail!("list {name}: unexpected answer {other:?}"),
+                    let n_entries = match cache.entries(name, EntriesQuery::All).await {
+                        Ok(entries) => entries.len(),
+                        Err(error) => anyhow::bail!("list {name}: {error}"),
                     };
                     if expected.is_some_and(|expected| expected != n_entries) {
                         anyhow::bail!("list {name}: {n_entries} entries, expected {expected:?}");
@@ -393,8 +388,9 @@ async fn store(
             tokio::spawn(async move {
                 for name in lists.names.iter().skip(first).step_by(n_writers) {
                     for n in 0..entries_per_list {
+                        let entry = lists.entries[n % DATES.len()].clone();
                         cache
-                            .call(name, lists.add(n % DATES.len()))
+                            .add_entry(name, entry, None)
                             .await
                             .with_context(|| format!("adding to {name}"))?;
                     }

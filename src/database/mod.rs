@@ -20,8 +20,8 @@ use crate::config::DatabaseConfig;
 use crate::list::ListName;
 
 pub use storage::{Change, StorageError, StoredList};
-pub use worker::{Ack, ListSync, Write};
 use worker::{WorkerHandle, WorkerMessage};
+pub use worker::{Write, WriteOutcome};
 
 /// The file in the data directory locked by the running server, so that a second server on
 /// the same directory refuses to start.
@@ -68,7 +68,7 @@ impl Database {
         let lock = lock_data_dir(&config)?;
         let config = Arc::new(config);
         let stats = Arc::new(DatabaseStats::default());
-        let n_workers = config.workers.max(1);
+        let n_workers = config.n_workers();
         let mut workers = Vec::with_capacity(n_workers);
         let mut workers_closed = Vec::with_capacity(n_workers);
         for index in 0..n_workers {
@@ -125,21 +125,22 @@ impl Database {
         self.shared
     }
 
-    /// Queues a write; its `ack` is called once it is committed or has failed.
+    /// Queues a write, waiting while its worker's queue is full; its outcome arrives on
+    /// `write.respond_to`, also when the worker is gone (then certainly not stored).
     pub async fn write(&self, write: Write) {
-        let worker = self.worker(&write.list).clone();
-        if let Err(WorkerMessage::Write(write)) = worker.send(WorkerMessage::Write(write)).await {
-            write.sync.mark_failed();
-            (write.ack)(Err(StorageError::Unavailable));
+        if let Err(WorkerMessage::Write(write)) = self
+            .worker(&write.list)
+            .send(WorkerMessage::Write(write))
+            .await
+        {
+            let _ = write.respond_to.send(Err(StorageError::Unavailable));
         }
     }
 
-    /// Calls `ack` once every write of `list` queued so far is committed.
-    pub async fn after_writes(&self, list: &ListName, sync: Arc<ListSync>, ack: Ack) {
-        let message = WorkerMessage::AfterWrites { sync, ack };
-        if let Err(WorkerMessage::AfterWrites { ack, .. }) = self.worker(list).send(message).await {
-            ack(Err(StorageError::Unavailable));
-        }
+    /// The connection generation of the worker that serves `list`: when it differs from the
+    /// one read before the list was loaded, the list must be loaded again.
+    pub fn generation(&self, list: &ListName) -> u64 {
+        self.worker(list).generation()
     }
 
     /// Names of lists holding entries, in order, after `after`, at most `limit`.
@@ -293,11 +294,66 @@ impl DatabaseStats {
         metrics::histogram!("todo_commit_seconds").record(elapsed.as_secs_f64());
     }
 
-    fn record_failed_commit(&self, _n_writes: u64) {
+    fn record_failed_commit(&self) {
         self.failed_commits.fetch_add(1, Ordering::Relaxed);
     }
 
     fn record_restart(&self) {
         self.restarts.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::sync::oneshot;
+
+    use super::{Change, Database, StorageError, Write};
+    use crate::app::tests::{config, name};
+    use crate::list::{Date, Entry, EntryId, Title};
+
+    fn add(list: &str, expected_version: u64) -> (Write, oneshot::Receiver<super::WriteOutcome>) {
+        let entry = Entry {
+            id: EntryId::new(expected_version + 1).unwrap(),
+            date: Date::parse("2018-12-19").unwrap(),
+            title: Title::parse("x").unwrap(),
+            done: false,
+            order: None,
+        };
+        let (respond_to, outcome) = oneshot::channel();
+        let change = Change::Add {
+            next_id: EntryId::new(expected_version + 2).unwrap(),
+            entry,
+            idempotency_key: None,
+        };
+        let write = Write {
+            list: name(list),
+            change,
+            expected_version,
+            respond_to,
+        };
+        (write, outcome)
+    }
+
+    #[tokio::test]
+    async fn each_write_of_a_group_gets_its_own_outcome() {
+        let dir = tempfile::tempdir().unwrap();
+        let (database, closed) = Database::start(config(dir.path()).database).await.unwrap();
+        let (fresh, fresh_outcome) = add("fresh", 0);
+        let (stale, stale_outcome) = add("stale", 7);
+        let (next, next_outcome) = add("fresh", 1);
+        for write in [fresh, stale, next] {
+            database.write(write).await;
+        }
+        assert!(matches!(fresh_outcome.await, Ok(Ok(()))));
+        assert!(matches!(
+            stale_outcome.await,
+            Ok(Err(StorageError::Conflict))
+        ));
+        assert!(matches!(next_outcome.await, Ok(Ok(()))));
+        let stored = database.load(&name("fresh")).await.unwrap();
+        assert_eq!((stored.list.size(), stored.version), (2, 2));
+        assert_eq!(database.load(&name("stale")).await.unwrap().version, 0);
+        database.close().await;
+        closed.wait().await;
     }
 }

@@ -193,7 +193,9 @@ impl Postgres {
             transaction: &transaction,
         };
         let conflicts = apply_versioned(&mut steps, changes)?;
-        runtime.block_on(transaction.commit())?;
+        runtime
+            .block_on(transaction.commit())
+            .map_err(commit_error)?;
         Ok(conflicts)
     }
 
@@ -225,6 +227,15 @@ impl Postgres {
         // it notice a socket the server has closed since the last statement.
         self.runtime.block_on(tokio::task::yield_now());
         self.client.is_closed()
+    }
+}
+
+/// An error from `COMMIT`: the server's refusal means rolled back; a lost connection means the
+/// commit may or may not have happened.
+fn commit_error(error: tokio_postgres::Error) -> StorageError {
+    match error.as_db_error() {
+        Some(_) => StorageError::from(error),
+        None => StorageError::OutcomeUnknown(error.to_string()),
     }
 }
 

@@ -25,6 +25,12 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// workers would mostly wait for nothing.
 const BUSY_RETRY: Duration = Duration::from_micros(50);
 
+/// The page cache of each connection, in KiB.
+const CACHE_KIB: i64 = 32 * 1024;
+/// How much of the file each connection maps into memory, so reads of pages not in the cache
+/// are page faults, not `pread` calls.
+const MMAP_BYTES: i64 = 256 * 1024 * 1024;
+
 /// The schema, one step per version; a database at version N runs the steps after N.
 /// Steps are never edited once released, only appended.
 const MIGRATIONS: &[&str] = &[
@@ -66,6 +72,11 @@ impl Sqlite {
         connection.busy_handler(Some(wait_for_lock))?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "FULL")?;
+        // Checkpoints run between groups (`checkpoint`), not inside a commit.
+        connection.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // Hot pages stay in memory, so a commit seldom reads the file.
+        connection.pragma_update(None, "cache_size", -CACHE_KIB)?;
+        connection.pragma_update(None, "mmap_size", MMAP_BYTES)?;
         let mut sqlite = Sqlite {
             connection,
             #[cfg(test)]
@@ -168,8 +179,21 @@ impl Sqlite {
         let conflicts = apply_versioned(&mut Steps(&transaction), changes)?;
         #[cfg(test)]
         crate::fault::check_commit(&self.data_dir)?;
-        transaction.commit()?;
+        // Up to here an error rolls back. `COMMIT` appends the frames to the WAL and then
+        // fsyncs: if it fails, the frames may be on disk, and recovery would replay them.
+        transaction
+            .commit()
+            .map_err(|error| StorageError::OutcomeUnknown(error.to_string()))?;
+        #[cfg(test)]
+        crate::fault::check_after_commit(&self.data_dir)?;
         Ok(conflicts)
+    }
+
+    /// Copies committed WAL frames into the database file without waiting for readers.
+    pub fn checkpoint(&mut self) -> Result<(), StorageError> {
+        self.connection
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        Ok(())
     }
 
     /// The list's version, 0 if it has no row.

@@ -20,9 +20,17 @@ pub enum StorageError {
     /// A stored value does not pass validation, so the data was changed outside `todo`.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
-    /// An earlier write of this list failed, so writes queued behind it were refused.
-    #[error("an earlier write of this list failed; the list is being reloaded")]
+    /// The commit failed at or after the point where the database may already have made it
+    /// durable (a failed fsync; the connection lost during `COMMIT`): it may be stored or not.
+    #[error("the commit's outcome is unknown: {0}")]
+    OutcomeUnknown(String),
+    /// Memory and storage disagree (an update or delete found no row, or a list's writes do
+    /// not follow one another); nothing of the group was applied.
+    #[error("memory and storage disagree; nothing was applied")]
     Diverged,
+    /// Storage panicked; the worker reopens its connection.
+    #[error("storage panicked")]
+    Panicked,
     /// The database worker is gone (it failed too often, or the server is stopping).
     #[error("the database worker is unavailable")]
     Unavailable,
@@ -139,6 +147,15 @@ impl Storage {
         match self {
             Storage::Sqlite(sqlite) => sqlite.ping(),
             Storage::Postgres(postgres) => postgres.ping(),
+        }
+    }
+
+    /// Copies committed WAL frames into the database file, so the WAL stays bounded; a no-op
+    /// on PostgreSQL, which checkpoints itself.
+    pub fn checkpoint(&mut self) -> Result<(), StorageError> {
+        match self {
+            Storage::Sqlite(sqlite) => sqlite.checkpoint(),
+            Storage::Postgres(_) => Ok(()),
         }
     }
 

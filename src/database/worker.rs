@@ -1,12 +1,14 @@
 //! One database worker: a thread that owns one storage connection and commits in groups.
 //!
-//! The worker takes everything queued (up to `max_batch` messages), applies the writes in one
-//! transaction, and only then answers each of them, so one fsync acknowledges a whole group.
-//! It runs on its own OS thread because storage calls block.
+//! The worker is a plain service: "commit this group; report each write's outcome". It takes
+//! everything queued (up to `max_batch` messages), applies the writes in one transaction, and
+//! then sends each write's outcome to the list actor that made it, so one fsync settles a whole
+//! group. It knows nothing of replies or of list state. It runs on its own OS thread because
+//! storage calls block.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
@@ -24,51 +26,21 @@ pub const WORKER_QUEUE_CAPACITY: usize = 4_096;
 /// broken disk or database does not turn the worker into a busy loop.
 const RESTART_BACKOFF: Duration = Duration::from_millis(500);
 
-/// What a writer is told once its write's group has committed, or failed.
-pub type Ack = Box<dyn FnOnce(Result<(), StorageError>) + Send>;
+/// What a write's group did with it: `Ok` once committed; `Err(Conflict)` when its list's
+/// version had moved on, so nothing of the list was applied; `Err(OutcomeUnknown)` when the
+/// commit failed at a point where it may already be durable; any other error means not stored.
+pub type WriteOutcome = Result<(), StorageError>;
 
-/// What the worker and one list actor share about that actor's writes.
-///
-/// The actor numbers its writes; the worker records the last committed number, so the actor
-/// knows whether a read may be answered at once or must wait for the commit. After a failed
-/// commit the worker sets `failed`, refuses the actor's later writes, and the actor reloads.
-#[derive(Debug, Default)]
-pub struct ListSync {
-    committed: AtomicU64,
-    failed: AtomicBool,
-}
-
-impl ListSync {
-    /// The number of the last write of this actor that is committed.
-    pub fn committed(&self) -> u64 {
-        self.committed.load(Ordering::Acquire)
-    }
-
-    /// Whether a write of this actor failed, so its memory may differ from storage.
-    pub fn failed(&self) -> bool {
-        self.failed.load(Ordering::Acquire)
-    }
-
-    /// Records that a write failed, so the actor reloads before serving again.
-    pub fn mark_failed(&self) {
-        self.failed.store(true, Ordering::Release);
-    }
-}
-
-/// A change to store, with the acknowledgement to send once it is committed.
+/// A change to store, and where to report its outcome.
 pub struct Write {
     /// The list it changes.
     pub list: ListName,
     /// What to store.
     pub change: Change,
-    /// The writing actor's shared state.
-    pub sync: Arc<ListSync>,
-    /// The actor's number for this write.
-    pub seq: u64,
     /// The list's version in storage right before this write, as the actor believes it.
     pub expected_version: u64,
-    /// Called after the commit, with its outcome.
-    pub ack: Ack,
+    /// Receives the outcome once the write's group has committed or failed.
+    pub respond_to: oneshot::Sender<WriteOutcome>,
 }
 
 /// A request to a worker.
@@ -80,9 +52,6 @@ pub enum WorkerMessage {
     },
     /// Store a change.
     Write(Write),
-    /// Call `ack` once every write queued before it has committed: a read that must not be
-    /// answered before the writes it has seen are durable.
-    AfterWrites { sync: Arc<ListSync>, ack: Ack },
     /// Names of lists.
     ListNames {
         after: String,
@@ -106,13 +75,14 @@ pub enum WorkerMessage {
 #[derive(Clone)]
 pub struct WorkerHandle {
     sender: mpsc::Sender<WorkerMessage>,
+    /// Bumped each time the worker drops a connection whose last commit had an unknown
+    /// outcome (or that panicked): lists loaded before may differ from what storage holds now.
+    generation: Arc<AtomicU64>,
 }
 
 impl WorkerHandle {
-    /// Starts a worker thread on an already opened connection; `closed` fires when it exits.
-    ///
-    /// The thread opens its own connection first and reports the outcome through `opened`; if
-    /// that fails, it exits at once. `closed` fires when the thread exits.
+    /// Starts a worker thread; `opened` reports whether its connection opened (if not, the
+    /// thread exits at once), and `closed` fires when the thread exits.
     pub fn spawn(
         index: usize,
         config: Arc<DatabaseConfig>,
@@ -121,6 +91,8 @@ impl WorkerHandle {
         closed: oneshot::Sender<()>,
     ) -> std::io::Result<WorkerHandle> {
         let (sender, inbox) = mpsc::channel(WORKER_QUEUE_CAPACITY);
+        let generation = Arc::new(AtomicU64::new(0));
+        let worker_generation = generation.clone();
         std::thread::Builder::new()
             .name(format!("db-worker-{index}"))
             .spawn(move || {
@@ -131,7 +103,9 @@ impl WorkerHandle {
                             storage: Some(storage),
                             config,
                             stats,
-                            last_restart: Instant::now(),
+                            generation: worker_generation,
+                            last_restart: None,
+                            uncheckpointed: 0,
                         };
                         actor.run(inbox);
                     }
@@ -141,7 +115,7 @@ impl WorkerHandle {
                 }
                 let _ = closed.send(());
             })?;
-        Ok(WorkerHandle { sender })
+        Ok(WorkerHandle { sender, generation })
     }
 
     /// Queues a message, waiting while the queue is full; gives the message back if the
@@ -154,12 +128,11 @@ impl WorkerHandle {
     pub fn queue_depth(&self) -> usize {
         self.sender.max_capacity() - self.sender.capacity()
     }
-}
 
-/// A message of the current group, waiting for its commit.
-enum Pending {
-    Write(Write),
-    After(Arc<ListSync>, Ack),
+    /// The worker's connection generation; a change means lists must reload.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
 }
 
 struct WorkerActor {
@@ -167,7 +140,11 @@ struct WorkerActor {
     storage: Option<Storage>,
     config: Arc<DatabaseConfig>,
     stats: Arc<DatabaseStats>,
-    last_restart: Instant,
+    generation: Arc<AtomicU64>,
+    /// When the connection was last reopened; the first reopen is immediate.
+    last_restart: Option<Instant>,
+    /// Writes committed since the last checkpoint (SQLite), to keep the WAL bounded.
+    uncheckpointed: usize,
 }
 
 impl WorkerActor {
@@ -178,10 +155,7 @@ impl WorkerActor {
         while inbox.blocking_recv_many(&mut batch, max_batch) > 0 {
             for message in batch.drain(..) {
                 match message {
-                    WorkerMessage::Write(write) => group.push(Pending::Write(write)),
-                    WorkerMessage::AfterWrites { sync, ack } => {
-                        group.push(Pending::After(sync, ack))
-                    }
+                    WorkerMessage::Write(write) => group.push(write),
                     WorkerMessage::Close => inbox.close(),
                     read => {
                         // Reads see committed state only, so the writes before them that they
@@ -194,7 +168,9 @@ impl WorkerActor {
                 }
             }
             self.flush(&mut group);
+            self.maybe_checkpoint(inbox.is_empty());
         }
+        self.maybe_checkpoint(true);
     }
 
     fn handle_read(&mut self, message: WorkerMessage) {
@@ -216,77 +192,91 @@ impl WorkerActor {
             WorkerMessage::Ping { respond_to } => {
                 let _ = respond_to.send(self.with_storage(Storage::ping));
             }
-            WorkerMessage::Write(_) | WorkerMessage::AfterWrites { .. } | WorkerMessage::Close => {
+            WorkerMessage::Write(_) | WorkerMessage::Close => {
                 unreachable!("run handles writes and close itself")
             }
         }
     }
 
-    /// Commits the group's writes in one transaction, then answers every message of the group.
-    fn flush(&mut self, group: &mut Vec<Pending>) {
+    /// Commits the group's writes in one transaction, then reports each write's outcome.
+    fn flush(&mut self, group: &mut Vec<Write>) {
         if group.is_empty() {
             return;
         }
-        // A write queued behind a failed one of the same actor was computed from state that
-        // storage never got; it is refused, and decided now so the group's own outcome cannot
-        // change the choice.
-        let refused: Vec<bool> = group
-            .iter()
-            .map(|pending| match pending {
-                Pending::Write(write) => write.sync.failed(),
-                Pending::After(..) => false,
-            })
-            .collect();
         let changes: Vec<VersionedChange<'_>> = group
             .iter()
-            .zip(&refused)
-            .filter_map(|(pending, refused)| match pending {
-                Pending::Write(write) if !refused => Some(VersionedChange {
-                    list: &write.list,
-                    expected_version: write.expected_version,
-                    change: &write.change,
-                }),
-                _ => None,
+            .map(|write| VersionedChange {
+                list: &write.list,
+                expected_version: write.expected_version,
+                change: &write.change,
             })
             .collect();
-        let outcome = match changes.is_empty() {
-            true => Ok(Conflicts::new()),
-            false => self.commit(&changes),
-        };
-        for (pending, refused) in group.drain(..).zip(refused) {
-            match pending {
-                Pending::Write(write) => answer_write(write, refused, &outcome),
-                Pending::After(sync, ack) => ack(match sync.failed() {
-                    true => Err(StorageError::Diverged),
-                    false => Ok(()),
-                }),
-            }
+        let outcome = self.commit(&changes);
+        drop(changes);
+        if let Err(StorageError::OutcomeUnknown(_)) = &outcome {
+            self.forget_connection();
+        }
+        for write in group.drain(..) {
+            let _ = write.respond_to.send(write_outcome(&write.list, &outcome));
         }
     }
 
     fn commit(&mut self, changes: &[VersionedChange<'_>]) -> Result<Conflicts, StorageError> {
         let started = Instant::now();
-        let outcome = self.with_storage(|storage| storage.commit(changes));
-        let n_writes = changes.len() as u64;
+        let outcome = match self.with_storage(|storage| storage.commit(changes)) {
+            // The panic may have come after the commit record was written.
+            Err(StorageError::Panicked) => Err(StorageError::OutcomeUnknown(
+                "storage panicked while committing".into(),
+            )),
+            outcome => outcome,
+        };
+        let n_writes = changes.len();
         match &outcome {
             Ok(conflicts) => {
                 let n_conflicted = changes
                     .iter()
                     .filter(|change| conflicts.contains(change.list))
                     .count();
+                let n_committed = n_writes - n_conflicted;
+                self.uncheckpointed += n_committed;
                 self.stats
-                    .record_commit(n_writes - n_conflicted as u64, started.elapsed());
+                    .record_commit(n_committed as u64, started.elapsed());
             }
             Err(error) => {
-                self.stats.record_failed_commit(n_writes);
+                self.stats.record_failed_commit();
                 tracing::error!(%error, n_writes, "group commit failed");
             }
         }
         outcome
     }
 
+    /// Checkpoints SQLite's WAL off the commit path: when the queue is idle and enough was
+    /// written, or unconditionally past a hard bound, so the WAL stays bounded under a flood.
+    fn maybe_checkpoint(&mut self, idle: bool) {
+        let due = (idle && self.uncheckpointed >= CHECKPOINT_WHEN_IDLE)
+            || self.uncheckpointed >= CHECKPOINT_ALWAYS;
+        if !due {
+            return;
+        }
+        self.uncheckpointed = 0;
+        if let Some(storage) = self.storage.as_mut()
+            && let Err(error) = storage.checkpoint()
+        {
+            // The WAL still holds every committed frame, so a failed checkpoint loses nothing.
+            tracing::warn!(%error, "checkpoint failed; the WAL keeps the data");
+        }
+    }
+
+    /// Drops the connection after a commit whose outcome is unknown: the next use reopens it
+    /// and sees what recovery sees, and the generation tells every list of this worker to
+    /// reload before its next request.
+    fn forget_connection(&mut self) {
+        self.storage = None;
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// Runs `operation` on the connection, reopening it first if it was lost or an earlier
-    /// panic closed it.
+    /// panic or unknown commit dropped it.
     /// A panic inside storage is caught: the worker survives it, and restarts the connection,
     /// whose state is unknown, on next use. Plain errors (a full disk, a busy lock) leave the
     /// connection as it is.
@@ -299,8 +289,8 @@ impl WorkerActor {
             Ok(outcome) => outcome,
             Err(_panic) => {
                 tracing::error!("storage panicked; the connection will be reopened");
-                self.storage = None;
-                Err(StorageError::Backend("storage panicked".into()))
+                self.forget_connection();
+                Err(StorageError::Panicked)
             }
         }
     }
@@ -308,13 +298,16 @@ impl WorkerActor {
     fn storage(&mut self) -> Result<&mut Storage, StorageError> {
         if self.storage.as_ref().is_some_and(Storage::is_broken) {
             tracing::warn!("the storage connection is lost; reopening it");
-            self.storage = None;
+            self.forget_connection();
         }
         if self.storage.is_none() {
-            if self.last_restart.elapsed() < RESTART_BACKOFF {
+            if self
+                .last_restart
+                .is_some_and(|last| last.elapsed() < RESTART_BACKOFF)
+            {
                 return Err(StorageError::Unavailable);
             }
-            self.last_restart = Instant::now();
+            self.last_restart = Some(Instant::now());
             self.stats.record_restart();
             let storage = Storage::open(&self.config).inspect_err(|error| {
                 tracing::warn!(%error, "reopening storage failed");
@@ -325,34 +318,26 @@ impl WorkerActor {
     }
 }
 
+/// Committed writes since the last checkpoint that make an idle worker checkpoint.
+const CHECKPOINT_WHEN_IDLE: usize = 1_000;
+/// Committed writes since the last checkpoint that make a busy worker checkpoint anyway.
+const CHECKPOINT_ALWAYS: usize = 100_000;
+
 /// Whether `read` could see a write of `group`: a load or version check of one of its lists,
 /// or a read of every list.
-fn touches(group: &[Pending], read: &WorkerMessage) -> bool {
+fn touches(group: &[Write], read: &WorkerMessage) -> bool {
     let list = match read {
         WorkerMessage::Load { list, .. } | WorkerMessage::Version { list, .. } => list,
         _ => return !group.is_empty(),
     };
-    group
-        .iter()
-        .any(|pending| matches!(pending, Pending::Write(write) if &write.list == list))
+    group.iter().any(|write| &write.list == list)
 }
 
-fn answer_write(write: Write, refused: bool, outcome: &Result<Conflicts, StorageError>) {
-    if refused {
-        return (write.ack)(Err(StorageError::Diverged));
-    }
+/// One write's share of its group's outcome.
+fn write_outcome(list: &ListName, outcome: &Result<Conflicts, StorageError>) -> WriteOutcome {
     match outcome {
-        Ok(conflicts) if conflicts.contains(&write.list) => {
-            write.sync.mark_failed();
-            (write.ack)(Err(StorageError::Conflict))
-        }
-        Ok(_) => {
-            write.sync.committed.store(write.seq, Ordering::Release);
-            (write.ack)(Ok(()))
-        }
-        Err(error) => {
-            write.sync.mark_failed();
-            (write.ack)(Err(error.clone()))
-        }
+        Ok(conflicts) if conflicts.contains(list) => Err(StorageError::Conflict),
+        Ok(_) => Ok(()),
+        Err(error) => Err(error.clone()),
     }
 }

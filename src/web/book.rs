@@ -11,11 +11,10 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 
 use crate::list::{Date, NewEntry, Title};
-use crate::server::{Command, EntriesQuery, Reply};
+use crate::lists::{Command, EntriesQuery};
 
 use super::error::{ApiError, ErrorBody};
-use super::handlers::unexpected;
-use super::{AppState, add_command, parse_list};
+use super::{AppState, idempotency_key, parse_list};
 
 /// Query of the book's routes.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -56,12 +55,17 @@ pub async fn add_entry(
     let list = parse_list(required(&params.list, "list")?.to_owned())?;
     let date = Date::parse(required(&params.date, "date")?)?;
     let title = Title::parse(required(&params.title, "title")?)?;
-    let command = add_command(NewEntry::new(date, title), &headers)?;
+    let entry = NewEntry::new(date, title);
+    let idempotency_key = idempotency_key(&headers)?;
     if params.is_async == Some(true) {
+        let command = Command::AddEntry {
+            entry,
+            idempotency_key,
+        };
         state.cache.cast(&list, command)?;
         return Ok((StatusCode::ACCEPTED, "OK"));
     }
-    state.cache.call(&list, command).await?;
+    state.cache.add_entry(&list, entry, idempotency_key).await?;
     Ok((StatusCode::OK, "OK"))
 }
 
@@ -76,18 +80,10 @@ pub async fn entries(
     let Query(params) = params?;
     let list = parse_list(required(&params.list, "list")?.to_owned())?;
     let date = Date::parse(required(&params.date, "date")?)?;
-    match state
-        .cache
-        .call(&list, Command::Entries(EntriesQuery::On(date)))
-        .await?
-    {
-        Reply::Entries(entries) => {
-            let lines: Vec<String> = entries
-                .iter()
-                .map(|entry| format!("{} {}", entry.date, entry.title))
-                .collect();
-            Ok(lines.join("\n"))
-        }
-        other => Err(unexpected(other)),
-    }
+    let entries = state.cache.entries(&list, EntriesQuery::On(date)).await?;
+    let lines: Vec<String> = entries
+        .iter()
+        .map(|entry| format!("{} {}", entry.date, entry.title))
+        .collect();
+    Ok(lines.join("\n"))
 }

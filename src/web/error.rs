@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::database::StorageError;
 use crate::list::ValidationError;
-use crate::server::ServerError;
+use crate::lists::RequestError;
 
 /// Seconds a client is told to wait before retrying after a 503.
 const RETRY_AFTER_SECONDS: &str = "1";
@@ -100,33 +100,41 @@ impl From<ValidationError> for ApiError {
     }
 }
 
-impl From<ServerError> for ApiError {
-    fn from(error: ServerError) -> ApiError {
+impl From<RequestError> for ApiError {
+    fn from(error: RequestError) -> ApiError {
         let message = error.to_string();
         match error {
-            ServerError::NotFound(_) => {
+            RequestError::NotFound(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "entry_not_found", message)
             }
-            ServerError::IdsExhausted => {
+            RequestError::IdsExhausted => {
                 ApiError::new(StatusCode::CONFLICT, "ids_exhausted", message)
             }
-            ServerError::IdempotentEntryDeleted => {
+            RequestError::IdempotentEntryDeleted => {
                 ApiError::new(StatusCode::CONFLICT, "idempotent_entry_deleted", message)
             }
-            ServerError::Storage(StorageError::Conflict) => {
+            RequestError::Storage(StorageError::Conflict) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", message)
             }
-            ServerError::Storage(cause) => {
+            RequestError::Storage(StorageError::OutcomeUnknown(cause)) => {
+                tracing::warn!(%cause, "commit outcome unknown; answered with 503");
+                ApiError::unavailable(
+                    "outcome_unknown",
+                    "storage failed while committing; the write may or may not have been stored, \
+                     and a retry with the same Idempotency-Key is safe",
+                )
+            }
+            RequestError::Storage(cause) => {
                 tracing::warn!(%cause, "storage error answered with 503");
                 ApiError::unavailable(
                     "storage_unavailable",
                     "storage is unavailable; the request was not stored",
                 )
             }
-            ServerError::Timeout => ApiError::unavailable("timeout", message),
-            ServerError::Overloaded => ApiError::unavailable("overloaded", message),
-            ServerError::ShuttingDown => ApiError::unavailable("shutting_down", message),
-            ServerError::Crashed => {
+            RequestError::Timeout => ApiError::unavailable("timeout", message),
+            RequestError::Overloaded => ApiError::unavailable("overloaded", message),
+            RequestError::ShuttingDown => ApiError::unavailable("shutting_down", message),
+            RequestError::Crashed => {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
             }
         }
@@ -135,7 +143,7 @@ impl From<ServerError> for ApiError {
 
 impl From<StorageError> for ApiError {
     fn from(error: StorageError) -> ApiError {
-        ApiError::from(ServerError::Storage(error))
+        ApiError::from(RequestError::Storage(error))
     }
 }
 

@@ -9,12 +9,12 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::list::{Changes, Date, NewEntry};
-use crate::server::{Command, EntriesQuery, Reply};
+use crate::lists::{Command, Created, EntriesQuery};
 
 use super::body::{EntryBody, EntryPatch, HealthBody, ListsBody, NewEntryBody, QueuedBody};
 use super::error::{ApiError, ErrorBody};
 use super::{
-    AppState, WriteParams, add_command, entry_path, json_body, parse_entry_path, parse_list,
+    AppState, WriteParams, entry_path, idempotency_key, json_body, parse_entry_path, parse_list,
 };
 
 /// Largest page of `GET /lists`.
@@ -81,10 +81,8 @@ pub async fn list_entries(
 ) -> Result<Json<Vec<EntryBody>>, ApiError> {
     let list = parse_list(list?.0)?;
     let query = entries_query(params?.0)?;
-    match state.cache.call(&list, Command::Entries(query)).await? {
-        Reply::Entries(entries) => Ok(Json(entries.iter().map(EntryBody::from).collect())),
-        other => Err(unexpected(other)),
-    }
+    let entries = state.cache.entries(&list, query).await?;
+    Ok(Json(entries.iter().map(EntryBody::from).collect()))
 }
 
 fn entries_query(params: EntriesParams) -> Result<EntriesQuery, ApiError> {
@@ -118,23 +116,23 @@ pub async fn add_entry(
     let list = parse_list(list?.0)?;
     let params = params?.0;
     let entry = NewEntry::try_from(json_body::<NewEntryBody>(body)?)?;
-    let command = add_command(entry, &headers)?;
+    let idempotency_key = idempotency_key(&headers)?;
     if params.is_async() {
+        let command = Command::AddEntry {
+            entry,
+            idempotency_key,
+        };
         state.cache.cast(&list, command)?;
         return Ok((StatusCode::ACCEPTED, Json(QueuedBody { queued: true })).into_response());
     }
-    match state.cache.call(&list, command).await? {
-        Reply::Created { entry, .. } => {
-            let location = entry_path(&list, "entries", entry.id);
-            Ok((
-                StatusCode::CREATED,
-                [(header::LOCATION, location)],
-                Json(EntryBody::from(&entry)),
-            )
-                .into_response())
-        }
-        other => Err(unexpected(other)),
-    }
+    let Created { entry, .. } = state.cache.add_entry(&list, entry, idempotency_key).await?;
+    let location = entry_path(&list, "entries", entry.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(EntryBody::from(&entry)),
+    )
+        .into_response())
 }
 
 /// Reads one entry.
@@ -145,10 +143,8 @@ pub async fn get_entry(
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Json<EntryBody>, ApiError> {
     let (list, id) = parse_entry_path(path?.0)?;
-    match state.cache.call(&list, Command::Entry(id)).await? {
-        Reply::Entry(entry) => Ok(Json(EntryBody::from(&entry))),
-        other => Err(unexpected(other)),
-    }
+    let entry = state.cache.entry(&list, id).await?;
+    Ok(Json(EntryBody::from(&entry)))
 }
 
 /// Changes some fields of an entry; absent fields keep their value.
@@ -165,15 +161,14 @@ pub async fn update_entry(
     let (list, id) = parse_entry_path(path?.0)?;
     let params = params?.0;
     let changes = Changes::try_from(json_body::<EntryPatch>(body)?)?;
-    let command = Command::UpdateEntry { id, changes };
     if params.is_async() {
-        state.cache.cast(&list, command)?;
+        state
+            .cache
+            .cast(&list, Command::UpdateEntry { id, changes })?;
         return Ok((StatusCode::ACCEPTED, Json(QueuedBody { queued: true })).into_response());
     }
-    match state.cache.call(&list, command).await? {
-        Reply::Entry(entry) => Ok(Json(EntryBody::from(&entry)).into_response()),
-        other => Err(unexpected(other)),
-    }
+    let entry = state.cache.update_entry(&list, id, changes).await?;
+    Ok(Json(EntryBody::from(&entry)).into_response())
 }
 
 /// Deletes one entry.
@@ -184,7 +179,7 @@ pub async fn delete_entry(
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
     let (list, id) = parse_entry_path(path?.0)?;
-    state.cache.call(&list, Command::DeleteEntry(id)).await?;
+    state.cache.delete_entry(&list, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -196,7 +191,7 @@ pub async fn delete_list(
     list: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
     let list = parse_list(list?.0)?;
-    state.cache.call(&list, Command::Clear).await?;
+    state.cache.clear(&list).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -223,14 +218,4 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 #[utoipa::path(get, path = "/openapi.json", responses((status = 200, content_type = "application/json", body = Object)))]
 pub async fn openapi() -> impl IntoResponse {
     Json(super::openapi::document())
-}
-
-/// A reply of the wrong kind means a bug in the actor, not a client error.
-pub(super) fn unexpected(reply: Reply) -> ApiError {
-    tracing::error!(?reply, "list actor answered with an unexpected reply");
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
-        "internal error",
-    )
 }

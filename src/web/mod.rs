@@ -35,8 +35,7 @@ use tower_http::cors::{Any, CorsLayer};
 
 use crate::cache::Cache;
 use crate::config::WebConfig;
-use crate::list::{EntryId, ListName, NewEntry};
-use crate::server::Command;
+use crate::list::{EntryId, ListName};
 
 use error::ApiError;
 
@@ -242,13 +241,10 @@ fn json_body<T: serde::de::DeserializeOwned>(
     Ok(serde_json::from_slice(&body?)?)
 }
 
-/// The `AddEntry` command, with the request's `Idempotency-Key` if it has one.
-fn add_command(entry: NewEntry, headers: &HeaderMap) -> Result<Command, ApiError> {
+/// The request's `Idempotency-Key`, if it has one.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(key) = headers.get("idempotency-key") else {
-        return Ok(Command::AddEntry {
-            entry,
-            idempotency_key: None,
-        });
+        return Ok(None);
     };
     let key = key
         .to_str()
@@ -261,10 +257,7 @@ fn add_command(entry: NewEntry, headers: &HeaderMap) -> Result<Command, ApiError
                 format!("Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_BYTES} visible ASCII characters"),
             )
         })?;
-    Ok(Command::AddEntry {
-        entry,
-        idempotency_key: Some(key.to_owned()),
-    })
+    Ok(Some(key.to_owned()))
 }
 
 /// Characters escaped in a path segment: all but letters, digits and `-_.~`.

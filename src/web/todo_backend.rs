@@ -11,12 +11,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::list::{Changes, Entry, ListName, NewEntry};
-use crate::server::{Command, EntriesQuery, Reply};
+use crate::lists::{Created, EntriesQuery};
 
 use super::body::{NewTodoBody, TodoBody, TodoPatch};
 use super::error::{ApiError, ErrorBody};
-use super::handlers::unexpected;
-use super::{AppState, add_command, entry_path, json_body, parse_entry_path, parse_list};
+use super::{AppState, entry_path, idempotency_key, json_body, parse_entry_path, parse_list};
 
 fn todo(entry: &Entry, list: &ListName, headers: &HeaderMap) -> TodoBody {
     let host = headers
@@ -42,19 +41,13 @@ pub async fn list_todos(
     headers: HeaderMap,
 ) -> Result<Json<Vec<TodoBody>>, ApiError> {
     let list = parse_list(list?.0)?;
-    match state
-        .cache
-        .call(&list, Command::Entries(EntriesQuery::All))
-        .await?
-    {
-        Reply::Entries(entries) => Ok(Json(
-            entries
-                .iter()
-                .map(|entry| todo(entry, &list, &headers))
-                .collect(),
-        )),
-        other => Err(unexpected(other)),
-    }
+    let entries = state.cache.entries(&list, EntriesQuery::All).await?;
+    Ok(Json(
+        entries
+            .iter()
+            .map(|entry| todo(entry, &list, &headers))
+            .collect(),
+    ))
 }
 
 /// Creates a todo; its date is today (UTC) unless the body gives one.
@@ -70,22 +63,15 @@ pub async fn create_todo(
 ) -> Result<Response, ApiError> {
     let list = parse_list(list?.0)?;
     let entry = NewEntry::try_from(json_body::<NewTodoBody>(body)?)?;
-    match state
-        .cache
-        .call(&list, add_command(entry, &headers)?)
-        .await?
-    {
-        Reply::Created { entry, .. } => {
-            let todo = todo(&entry, &list, &headers);
-            Ok((
-                StatusCode::CREATED,
-                [(header::LOCATION, todo.url.clone())],
-                Json(todo),
-            )
-                .into_response())
-        }
-        other => Err(unexpected(other)),
-    }
+    let idempotency_key = idempotency_key(&headers)?;
+    let Created { entry, .. } = state.cache.add_entry(&list, entry, idempotency_key).await?;
+    let todo = todo(&entry, &list, &headers);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, todo.url.clone())],
+        Json(todo),
+    )
+        .into_response())
 }
 
 /// Deletes every todo of the list.
@@ -96,7 +82,7 @@ pub async fn delete_todos(
     list: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
     let list = parse_list(list?.0)?;
-    state.cache.call(&list, Command::Clear).await?;
+    state.cache.clear(&list).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -109,10 +95,8 @@ pub async fn get_todo(
     headers: HeaderMap,
 ) -> Result<Json<TodoBody>, ApiError> {
     let (list, id) = parse_entry_path(path?.0)?;
-    match state.cache.call(&list, Command::Entry(id)).await? {
-        Reply::Entry(entry) => Ok(Json(todo(&entry, &list, &headers))),
-        other => Err(unexpected(other)),
-    }
+    let entry = state.cache.entry(&list, id).await?;
+    Ok(Json(todo(&entry, &list, &headers)))
 }
 
 /// Changes some fields of a todo; absent fields keep their value.
@@ -128,14 +112,8 @@ pub async fn update_todo(
 ) -> Result<Json<TodoBody>, ApiError> {
     let (list, id) = parse_entry_path(path?.0)?;
     let changes = Changes::try_from(json_body::<TodoPatch>(body)?)?;
-    match state
-        .cache
-        .call(&list, Command::UpdateEntry { id, changes })
-        .await?
-    {
-        Reply::Entry(entry) => Ok(Json(todo(&entry, &list, &headers))),
-        other => Err(unexpected(other)),
-    }
+    let entry = state.cache.update_entry(&list, id, changes).await?;
+    Ok(Json(todo(&entry, &list, &headers)))
 }
 
 /// Deletes one todo.
@@ -146,6 +124,6 @@ pub async fn delete_todo(
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
     let (list, id) = parse_entry_path(path?.0)?;
-    state.cache.call(&list, Command::DeleteEntry(id)).await?;
+    state.cache.delete_entry(&list, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

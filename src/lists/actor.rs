@@ -1,0 +1,768 @@
+//! `ListActor`: the sequential loop that owns one list.
+//!
+//! The actor applies each write to its working `TodoList`, hands it to the list's database
+//! worker, and keeps it as a pending write with the caller's reply until the worker reports
+//! the outcome. One `select!` merges its two inputs, the mailbox and the outcome of its oldest
+//! pending write, so a slow fsync never holds the list still. Reads are answered at once from
+//! the committed state: the working list with the pending writes undone.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::database::{Change, StorageError, StoredList, Write, WriteOutcome};
+use crate::list::{Entry, EntryId, ListName, TodoList};
+
+use super::handle::ListMessage;
+use super::{ActorContext, Created, EntriesQuery, Request, RequestError, Responder, respond};
+
+/// The state of a hibernating list: its actor has stopped, freeing its task and mailbox, and
+/// the owner keeps this until the list is used again (no load needed then) or expires. Like an
+/// Erlang process's hibernation, it trades a little work on wake-up for much less idle memory.
+pub struct ParkedList(Box<Loaded>);
+
+/// The in-memory state of a loaded list.
+struct Loaded {
+    /// Every write handed to the database applied, committed or not.
+    list: TodoList,
+    idempotency_keys: HashMap<String, EntryId>,
+    /// The list's version in storage once every pending write is committed.
+    version: u64,
+    /// The generation of the list's database worker before the load; a newer one means
+    /// storage may differ from memory.
+    generation: u64,
+}
+
+/// How to take one pending write back out of the working list, for readers of the committed
+/// state.
+enum Undo {
+    /// The write added this entry.
+    Added(EntryId),
+    /// The write changed or deleted this entry, which was like this before.
+    Replaced(Entry),
+    /// The write deleted these entries.
+    Cleared(Vec<Entry>),
+}
+
+/// A write handed to the database whose outcome has not arrived yet.
+struct PendingWrite {
+    outcome: oneshot::Receiver<WriteOutcome>,
+    undo: Undo,
+    /// The request, kept for its reply and for one retry after a conflict.
+    request: Request,
+    /// The entry an add or an update answers with.
+    entry: Option<Entry>,
+    /// Whether this is the request's second attempt, after a conflict.
+    retried: bool,
+    /// Idempotent repeats of this add that arrived before it committed.
+    replays: Vec<Responder<Created>>,
+}
+
+/// What woke the actor.
+enum Event {
+    Outcome(WriteOutcome),
+    Message(Option<ListMessage>),
+    Idle,
+}
+
+pub(super) struct ListActor {
+    name: ListName,
+    actor_id: u64,
+    context: Arc<ActorContext>,
+    /// `None` until loaded, and again after storage failed to load it.
+    state: Option<Loaded>,
+    /// Writes handed to the database, oldest first; outcomes arrive in this order.
+    pending: VecDeque<PendingWrite>,
+    /// A pending write failed, so the working list differs from storage: the actor takes no
+    /// new message until every pending write has its outcome, then reloads.
+    diverged: bool,
+    /// Requests whose write conflicted, to run once more after the reload.
+    retries: Vec<Request>,
+}
+
+impl ListActor {
+    pub(super) fn new(
+        name: ListName,
+        actor_id: u64,
+        context: Arc<ActorContext>,
+        parked: Option<ParkedList>,
+    ) -> ListActor {
+        context.stats.started.fetch_add(1, Ordering::Relaxed);
+        context.stats.live.fetch_add(1, Ordering::Relaxed);
+        ListActor {
+            name,
+            actor_id,
+            context,
+            state: parked.map(|ParkedList(state)| *state),
+            pending: VecDeque::new(),
+            diverged: false,
+            retries: Vec::new(),
+        }
+    }
+
+    pub(super) async fn run(mut self, mut inbox: mpsc::Receiver<ListMessage>) {
+        // Load before serving; callers' messages wait in the mailbox meanwhile. The handling
+        // futures are boxed so that an idle actor's task holds only this small loop, not the
+        // largest future any message needs.
+        let _ = Box::pin(self.loaded()).await;
+        let shutdown = self.context.shutdown.clone();
+        let idle = self.context.hibernate_after.min(self.context.idle_timeout);
+        // Hibernating only pays when the list is kept longer than the actor's idle wait.
+        let hibernate = self.context.hibernate_after < self.context.idle_timeout;
+        // One timer for the actor's life, pushed back after each message.
+        let idle_timer = tokio::time::sleep(idle);
+        tokio::pin!(idle_timer);
+        loop {
+            if self.diverged && self.pending.is_empty() {
+                Box::pin(self.recover()).await;
+            }
+            let (writing, taking) = (!self.pending.is_empty(), !self.diverged);
+            let event = tokio::select! {
+                biased;
+                outcome = front_outcome(&mut self.pending), if writing => Event::Outcome(outcome),
+                received = inbox.recv(), if taking => Event::Message(received),
+                () = &mut idle_timer, if !writing => Event::Idle,
+                // Closing refuses new messages but keeps those queued, which are drained below.
+                () = shutdown.cancelled(), if !inbox.is_closed() => {
+                    inbox.close();
+                    continue;
+                }
+            };
+            match event {
+                Event::Outcome(outcome) => self.settle_front(outcome),
+                Event::Message(Some(ListMessage::Request(request))) => {
+                    Box::pin(self.handle(*request)).await
+                }
+                Event::Message(Some(ListMessage::Retire)) if self.retire(&inbox, false) => break,
+                Event::Idle if self.retire(&inbox, hibernate) => break,
+                Event::Message(Some(ListMessage::Retire)) | Event::Idle => {}
+                Event::Message(None) => {
+                    Box::pin(self.settle_all()).await;
+                    break;
+                }
+            }
+            idle_timer.as_mut().reset(Instant::now() + idle);
+        }
+    }
+
+    /// Asks the owner to let this actor, which is between messages and has nothing in flight,
+    /// go: hibernating (handing over its state) or forgetting the list. True means stop now.
+    fn retire(&mut self, inbox: &mpsc::Receiver<ListMessage>, hibernate: bool) -> bool {
+        if !self.pending.is_empty() || self.diverged {
+            return false;
+        }
+        let unused = || inbox.is_empty() && inbox.sender_strong_count() == 1;
+        let parked = match hibernate {
+            true => self.state.take().map(|state| ParkedList(Box::new(state))),
+            false => None,
+        };
+        match (self.context.retire)(&self.name, self.actor_id, &unused, parked) {
+            Ok(()) => true,
+            Err(parked) => {
+                if let Some(ParkedList(state)) = parked {
+                    self.state = Some(*state);
+                }
+                false
+            }
+        }
+    }
+
+    async fn handle(&mut self, request: Request) {
+        if request.caller_left() {
+            self.context.stats.skipped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if let Err(error) = self.fresh().await {
+            return request.fail(error.into());
+        }
+        self.dispatch(request, false).await;
+    }
+
+    /// Runs a request on the loaded list.
+    async fn dispatch(&mut self, request: Request, retried: bool) {
+        #[cfg(test)]
+        crate::fault::maybe_panic(&request);
+        match request {
+            Request::Entries { query, respond_to } => {
+                respond(respond_to, Ok(self.committed().entries(query)))
+            }
+            Request::Entry { id, respond_to } => {
+                let entry = self.committed().entry(id);
+                respond(respond_to, entry.ok_or(RequestError::NotFound(id)))
+            }
+            Request::AddEntry { .. } => self.add_entry(request, retried).await,
+            Request::UpdateEntry { .. } => self.update_entry(request, retried).await,
+            Request::DeleteEntry { .. } => self.delete_entry(request, retried).await,
+            Request::Clear { .. } => self.clear(request, retried).await,
+        }
+    }
+
+    async fn add_entry(&mut self, request: Request, retried: bool) {
+        let Request::AddEntry {
+            entry,
+            idempotency_key,
+            ..
+        } = &request
+        else {
+            unreachable!("dispatch sends only adds here")
+        };
+        let (new_entry, key) = (entry.clone(), idempotency_key.clone());
+        let state = self.state();
+        if let Some(id) = key.as_ref().and_then(|key| state.idempotency_keys.get(key)) {
+            let id = *id;
+            return self.replay(id, request);
+        }
+        let entry = match state.list.add_entry(new_entry) {
+            Ok(entry) => entry.clone(),
+            Err(error) => return request.fail(error.into()),
+        };
+        if let Some(key) = &key {
+            state.idempotency_keys.insert(key.clone(), entry.id);
+        }
+        let change = Change::Add {
+            entry: entry.clone(),
+            next_id: state.list.next_id(),
+            idempotency_key: key,
+        };
+        let undo = Undo::Added(entry.id);
+        self.write(change, undo, request, Some(entry), retried)
+            .await;
+    }
+
+    /// Answers a repeated idempotency key: with the entry it created once that is committed,
+    /// or after the commit when the first add is still in flight.
+    fn replay(&mut self, id: EntryId, request: Request) {
+        let Request::AddEntry { respond_to, .. } = request else {
+            unreachable!("only adds carry idempotency keys")
+        };
+        let in_flight = self
+            .pending
+            .iter_mut()
+            .find(|write| matches!(write.undo, Undo::Added(added) if added == id));
+        if let Some(write) = in_flight {
+            return write.replays.push(respond_to);
+        }
+        let replayed = match self.committed().entry(id) {
+            Some(entry) => Ok(Created {
+                entry,
+                replayed: true,
+            }),
+            None => Err(RequestError::IdempotentEntryDeleted),
+        };
+        respond(respond_to, replayed);
+    }
+
+    async fn update_entry(&mut self, request: Request, retried: bool) {
+        let Request::UpdateEntry { id, changes, .. } = &request else {
+            unreachable!("dispatch sends only updates here")
+        };
+        let (id, changes) = (*id, changes.clone());
+        let list = &mut self.state().list;
+        let Some(before) = list.entry(id).cloned() else {
+            return request.fail(RequestError::NotFound(id));
+        };
+        let entry = match list.update_entry(id, changes) {
+            Ok(entry) => entry.clone(),
+            Err(error) => return request.fail(error.into()),
+        };
+        let change = Change::Update(entry.clone());
+        self.write(
+            change,
+            Undo::Replaced(before),
+            request,
+            Some(entry),
+            retried,
+        )
+        .await;
+    }
+
+    async fn delete_entry(&mut self, request: Request, retried: bool) {
+        let Request::DeleteEntry { id, .. } = &request else {
+            unreachable!("dispatch sends only deletes here")
+        };
+        let id = *id;
+        match self.state().list.delete_entry(id) {
+            Ok(before) => {
+                let undo = Undo::Replaced(before);
+                self.write(Change::Delete(id), undo, request, None, retried)
+                    .await
+            }
+            Err(error) => request.fail(error.into()),
+        }
+    }
+
+    async fn clear(&mut self, request: Request, retried: bool) {
+        let before = self.state().list.clear();
+        self.write(Change::Clear, Undo::Cleared(before), request, None, retried)
+            .await;
+    }
+
+    /// Hands a change, already applied to the working list, to the database, and keeps the
+    /// request until its outcome arrives.
+    async fn write(
+        &mut self,
+        change: Change,
+        undo: Undo,
+        request: Request,
+        entry: Option<Entry>,
+        retried: bool,
+    ) {
+        let list = self.name.clone();
+        let state = self.state();
+        state.version += 1;
+        let (respond_to, outcome) = oneshot::channel();
+        let write = Write {
+            list,
+            change,
+            expected_version: state.version - 1,
+            respond_to,
+        };
+        self.context.database.write(write).await;
+        self.pending.push_back(PendingWrite {
+            outcome,
+            undo,
+            request,
+            entry,
+            retried,
+            replays: Vec::new(),
+        });
+    }
+
+    /// Answers the oldest pending write with its outcome. A failure or a conflict means the
+    /// working list holds a change storage may lack: the actor settles the rest, then reloads.
+    fn settle_front(&mut self, outcome: WriteOutcome) {
+        let write = self
+            .pending
+            .pop_front()
+            .expect("outcomes are only awaited while a write is pending");
+        match outcome {
+            Ok(()) => write.succeed(),
+            Err(error) => {
+                self.diverged = true;
+                match error {
+                    // Another node wrote first (or an earlier write of this list failed): this
+                    // one was not applied, and runs once more on the reloaded list.
+                    StorageError::Conflict if !write.retried => {
+                        fail_all(write.replays, StorageError::Conflict.into());
+                        self.retries.push(write.request);
+                    }
+                    error => write.fail(error.into()),
+                }
+            }
+        }
+    }
+
+    /// Waits for every pending write's outcome, reloading after a failure and running the
+    /// retries, until nothing is in flight.
+    async fn settle_all(&mut self) {
+        loop {
+            while !self.pending.is_empty() {
+                let outcome = front_outcome(&mut self.pending).await;
+                self.settle_front(outcome);
+            }
+            if !self.diverged {
+                return;
+            }
+            self.recover().await;
+        }
+    }
+
+    /// Reloads the list after a failed write, then runs the requests whose writes conflicted.
+    async fn recover(&mut self) {
+        self.diverged = false;
+        self.state = None;
+        let retries = std::mem::take(&mut self.retries);
+        match self.loaded().await {
+            Ok(()) => {
+                for request in retries {
+                    self.dispatch(request, true).await;
+                }
+            }
+            Err(error) => {
+                for request in retries {
+                    request.fail(error.clone().into());
+                }
+            }
+        }
+    }
+
+    /// Makes sure memory may serve a request: loaded, reloaded if its worker reopened its
+    /// connection after an unknown outcome, and on shared storage reloaded if another node
+    /// wrote since.
+    async fn fresh(&mut self) -> Result<(), StorageError> {
+        let generation = self.context.database.generation(&self.name);
+        if self
+            .state
+            .as_ref()
+            .is_some_and(|state| state.generation != generation)
+        {
+            self.settle_all().await;
+            self.state = None;
+        }
+        match self.context.database.is_shared() {
+            true => self.refresh().await,
+            false => self.loaded().await,
+        }
+    }
+
+    /// Loads the list if it is not in memory.
+    async fn loaded(&mut self) -> Result<(), StorageError> {
+        if self.state.is_some() {
+            return Ok(());
+        }
+        let generation = self.context.database.generation(&self.name);
+        let StoredList {
+            list,
+            idempotency_keys,
+            version,
+        } = self.context.database.load(&self.name).await?;
+        self.state = Some(Loaded {
+            list,
+            idempotency_keys,
+            version,
+            generation,
+        });
+        Ok(())
+    }
+
+    /// The freshness rule when other nodes share storage: before each request, settle this
+    /// actor's own writes, compare the list's version in storage with this actor's, and reload
+    /// if another node has written since. Reads then see every write acknowledged anywhere;
+    /// updates, deletes and idempotent replays act on the entries that exist now. Here a read
+    /// does wait, for the version check.
+    async fn refresh(&mut self) -> Result<(), StorageError> {
+        self.settle_all().await;
+        let stored = self.context.database.version(&self.name).await?;
+        if self
+            .state
+            .as_ref()
+            .is_some_and(|state| state.version != stored)
+        {
+            self.state = None;
+        }
+        self.loaded().await
+    }
+
+    fn state(&mut self) -> &mut Loaded {
+        self.state
+            .as_mut()
+            .expect("handle loads the list before any request runs")
+    }
+
+    /// The list as storage holds it now.
+    fn committed(&self) -> Committed<'_> {
+        let state = self
+            .state
+            .as_ref()
+            .expect("handle loads the list before any request runs");
+        Committed::new(&state.list, &self.pending)
+    }
+}
+
+impl Drop for ListActor {
+    fn drop(&mut self) {
+        self.context.stats.live.fetch_sub(1, Ordering::Relaxed);
+        // Only a panic stops an actor with writes in flight; they may still commit.
+        for write in self.pending.drain(..) {
+            let unknown = StorageError::OutcomeUnknown("the list actor stopped".into());
+            write.fail(unknown.into());
+        }
+    }
+}
+
+impl PendingWrite {
+    /// Answers the request (and any replays) now that the write is committed.
+    fn succeed(self) {
+        let entry = self.entry;
+        match self.request {
+            Request::AddEntry { respond_to, .. } => {
+                let entry = entry.expect("an add keeps the entry it answers with");
+                for replay in self.replays {
+                    let created = Created {
+                        entry: entry.clone(),
+                        replayed: true,
+                    };
+                    respond(replay, Ok(created));
+                }
+                let created = Created {
+                    entry,
+                    replayed: false,
+                };
+                respond(respond_to, Ok(created));
+            }
+            Request::UpdateEntry { respond_to, .. } => {
+                respond(respond_to, Ok(entry.expect("an update keeps its entry")))
+            }
+            Request::DeleteEntry { respond_to, .. } | Request::Clear { respond_to } => {
+                respond(respond_to, Ok(()))
+            }
+            Request::Entries { .. } | Request::Entry { .. } => {
+                unreachable!("reads are answered at once, never pending")
+            }
+        }
+    }
+
+    fn fail(self, error: RequestError) {
+        fail_all(self.replays, error.clone());
+        self.request.fail(error);
+    }
+}
+
+fn fail_all(replays: Vec<Responder<Created>>, error: RequestError) {
+    for replay in replays {
+        respond(replay, Err(error.clone()));
+    }
+}
+
+/// The outcome of the oldest pending write. A worker that vanished without answering may have
+/// committed it or not.
+async fn front_outcome(pending: &mut VecDeque<PendingWrite>) -> WriteOutcome {
+    let front = pending
+        .front_mut()
+        .expect("outcomes are only awaited while a write is pending");
+    (&mut front.outcome).await.unwrap_or_else(|_| {
+        Err(StorageError::OutcomeUnknown(
+            "the database worker stopped".into(),
+        ))
+    })
+}
+
+/// The committed state of a list: the working list, with the entries that pending writes
+/// touched shown as they were before the first of those writes.
+struct Committed<'a> {
+    list: &'a TodoList,
+    /// Entries touched by pending writes, as storage holds them (`None`: not there).
+    before: HashMap<EntryId, Option<&'a Entry>>,
+}
+
+impl<'a> Committed<'a> {
+    fn new(list: &'a TodoList, pending: &'a VecDeque<PendingWrite>) -> Committed<'a> {
+        let mut before = HashMap::new();
+        for write in pending {
+            match &write.undo {
+                Undo::Added(id) => {
+                    before.entry(*id).or_insert(None);
+                }
+                Undo::Replaced(entry) => {
+                    before.entry(entry.id).or_insert(Some(entry));
+                }
+                Undo::Cleared(entries) => {
+                    for entry in entries {
+                        before.entry(entry.id).or_insert(Some(entry));
+                    }
+                }
+            }
+        }
+        Committed { list, before }
+    }
+
+    fn entry(&self, id: EntryId) -> Option<Entry> {
+        match self.before.get(&id) {
+            Some(before) => before.cloned(),
+            None => self.list.entry(id).cloned(),
+        }
+    }
+
+    fn entries(&self, query: EntriesQuery) -> Vec<Entry> {
+        let (working, by_id): (Box<dyn Iterator<Item = &Entry>>, bool) = match query {
+            EntriesQuery::All => (Box::new(self.list.all_entries()), true),
+            EntriesQuery::On(date) => (Box::new(self.list.entries(date)), true),
+            EntriesQuery::Between(from, to) => {
+                (Box::new(self.list.entries_between(from..=to)), false)
+            }
+        };
+        if self.before.is_empty() {
+            return working.cloned().collect();
+        }
+        let wanted = |entry: &Entry| match query {
+            EntriesQuery::All => true,
+            EntriesQuery::On(date) => entry.date == date,
+            EntriesQuery::Between(from, to) => (from..=to).contains(&entry.date),
+        };
+        let mut entries: Vec<Entry> = working
+            .filter(|entry| !self.before.contains_key(&entry.id))
+            .chain(
+                self.before
+                    .values()
+                    .flatten()
+                    .copied()
+                    .filter(|e| wanted(e)),
+            )
+            .cloned()
+            .collect();
+        match by_id {
+            true => entries.sort_by_key(|entry| entry.id),
+            false => entries.sort_by_key(|entry| (entry.date, entry.id)),
+        }
+        entries
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::app::App;
+    use crate::app::tests::{add, config, entry, name};
+    use crate::database::StorageError;
+    use crate::database::sqlite::DATABASE_FILE;
+    use crate::list::{Changes, EntryId, Title};
+    use crate::lists::{Command, EntriesQuery, RequestError};
+
+    async fn start_with_one_worker(dir: &std::path::Path) -> App {
+        let mut config = config(dir);
+        config.database.workers = Some(1);
+        App::start(config).await.unwrap()
+    }
+
+    async fn titles(app: &App, list: &str) -> Vec<String> {
+        let entries = app.cache().entries(&name(list), EntriesQuery::All).await;
+        let entries = entries.unwrap_or_else(|error| panic!("reading {list}: {error}"));
+        entries.iter().map(|e| e.title.to_string()).collect()
+    }
+
+    /// Another connection, as another node or a recovery would change storage.
+    fn other_connection(dir: &std::path::Path) -> rusqlite::Connection {
+        rusqlite::Connection::open(dir.join(DATABASE_FILE)).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_during_a_pending_commit_answers_at_once_with_the_committed_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = start_with_one_worker(dir.path()).await;
+        let cache = app.cache();
+        cache
+            .add_entry(&name("x"), entry("2018-12-19", "kept"), None)
+            .await
+            .unwrap();
+        let first = EntryId::new(1).unwrap();
+
+        // With SQLite's write lock taken elsewhere, the next commit stalls in the worker.
+        let blocker = other_connection(dir.path());
+        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let commits_before = cache.database().stats().commits();
+        cache
+            .cast(&name("x"), add("2018-12-19", "pending"))
+            .unwrap();
+        let rename = Changes {
+            title: Some(Title::parse("renamed").unwrap()),
+            ..Changes::default()
+        };
+        let command = Command::UpdateEntry {
+            id: first,
+            changes: rename,
+        };
+        cache.cast(&name("x"), command).unwrap();
+
+        // The mailbox is in order: these reads run after both writes were handed over.
+        assert_eq!(titles(&app, "x").await, ["kept"]);
+        let second = cache.entry(&name("x"), EntryId::new(2).unwrap()).await;
+        assert!(
+            matches!(second, Err(RequestError::NotFound(_))),
+            "{second:?}"
+        );
+        assert_eq!(
+            cache.database().stats().commits(),
+            commits_before,
+            "the reads were answered while the writes still waited for their commit"
+        );
+
+        blocker.execute_batch("COMMIT").unwrap();
+        while titles(&app, "x").await != ["renamed", "pending"] {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        app.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_write_that_conflicts_is_retried_once_on_the_reloaded_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = start_with_one_worker(dir.path()).await;
+        let cache = app.cache();
+        cache
+            .add_entry(&name("x"), entry("2018-12-19", "mine"), None)
+            .await
+            .unwrap();
+        other_connection(dir.path())
+            .execute_batch(
+                "INSERT INTO entries VALUES ('x', 2, '2018-12-19', 'theirs', 0, NULL);
+                 UPDATE lists SET version = version + 1, next_id = 3 WHERE name = 'x';",
+            )
+            .unwrap();
+
+        let created = cache
+            .add_entry(&name("x"), entry("2018-12-19", "ours"), None)
+            .await
+            .unwrap();
+        assert_eq!(
+            created.entry.id.get(),
+            3,
+            "the retry ran on the reloaded list"
+        );
+        assert_eq!(titles(&app, "x").await, ["mine", "theirs", "ours"]);
+        app.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn an_unknown_outcome_is_reported_and_every_list_of_the_worker_reloads() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = start_with_one_worker(dir.path()).await;
+        let cache = app.cache();
+        for (list, title) in [("a", "a1"), ("b", "b1")] {
+            cache
+                .add_entry(&name(list), entry("2018-12-19", title), None)
+                .await
+                .unwrap();
+        }
+
+        crate::fault::unknown_commits(dir.path(), true);
+        let unknown = cache
+            .add_entry(&name("a"), entry("2018-12-19", "a2"), None)
+            .await;
+        crate::fault::unknown_commits(dir.path(), false);
+        assert!(
+            matches!(
+                unknown,
+                Err(RequestError::Storage(StorageError::OutcomeUnknown(_)))
+            ),
+            "{unknown:?}"
+        );
+        // What recovery shows may differ from memory for every list of the worker.
+        other_connection(dir.path())
+            .execute_batch(
+                "INSERT INTO entries VALUES ('b', 2, '2018-12-19', 'b2', 0, NULL);
+                 UPDATE lists SET version = version + 1, next_id = 3 WHERE name = 'b';",
+            )
+            .unwrap();
+
+        assert_eq!(titles(&app, "a").await, ["a1", "a2"], "a reloaded");
+        assert_eq!(titles(&app, "b").await, ["b1", "b2"], "b reloaded");
+        app.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn an_idempotent_repeat_of_an_add_in_flight_answers_after_its_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = start_with_one_worker(dir.path()).await;
+        let blocker = other_connection(dir.path());
+        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let keyed = |cache: crate::cache::Cache| async move {
+            let dentist = entry("2018-12-19", "Dentist");
+            cache.add_entry(&name("x"), dentist, Some("k".into())).await
+        };
+        let first = tokio::spawn(keyed(app.cache().clone()));
+        let repeat = tokio::spawn(keyed(app.cache().clone()));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(!first.is_finished() && !repeat.is_finished());
+        blocker.execute_batch("COMMIT").unwrap();
+        let (first, repeat) = (
+            first.await.unwrap().unwrap(),
+            repeat.await.unwrap().unwrap(),
+        );
+        assert_eq!(first.entry, repeat.entry);
+        assert_ne!(first.replayed, repeat.replayed, "one created, one replayed");
+        assert_eq!(titles(&app, "x").await, ["Dentist"]);
+        app.shutdown().await;
+    }
+}
