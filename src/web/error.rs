@@ -32,7 +32,10 @@ pub struct ErrorBody {
 /// The inside of an error body.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
-    /// A stable code such as `invalid_date` or `entry_not_found`.
+    /// A stable code such as `invalid_date` or `entry_not_found`. With a 503:
+    /// `storage_unavailable` (a write was not stored), `outcome_unknown` (a write may or may not
+    /// be stored; a retry with the same `Idempotency-Key` is safe), `overloaded`, `timeout`,
+    /// `shutting_down`.
     code: &'static str,
     /// What went wrong, for people.
     message: String,

@@ -149,6 +149,20 @@ impl TestApp {
         response.json().await.expect("a JSON body")
     }
 
+    /// `GET path` as JSON, repeated until `settled` holds (at most about 5 s): a cast shows in
+    /// reads once its group commits, and reads never wait for a commit.
+    pub async fn get_json_once(&self, path: &str, settled: impl Fn(&Value) -> bool) -> Value {
+        let mut body = self.get_json(path).await;
+        for _ in 0..1_000 {
+            if settled(&body) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            body = self.get_json(path).await;
+        }
+        body
+    }
+
     /// Adds an entry through the JSON API and returns it.
     pub async fn add(&self, list: &str, date: &str, title: &str) -> Value {
         let path = format!("/lists/{list}/entries");

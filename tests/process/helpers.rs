@@ -18,6 +18,15 @@ impl Server {
         Server { child, url }
     }
 
+    /// Starts the binary through `wrapper` (a program that runs its arguments, such as
+    /// `fiu-run -x`), which must exec the server so that the child's id is the server's.
+    pub fn start_under(wrapper: &[&str], data_dir: &Path) -> Server {
+        let mut command = Command::new(wrapper[0]);
+        command.args(&wrapper[1..]).arg(env!("CARGO_BIN_EXE_todo"));
+        let (child, url) = spawn_command(command, data_dir, "warn", &[]);
+        Server { child, url }
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -61,7 +70,21 @@ impl Drop for Server {
 /// Starts `todo serve` on a free loopback port with `data_dir`, a log level and extra flags,
 /// and returns the process and its URL once it listens (read from its first line of output).
 pub fn spawn_serve(data_dir: &Path, log: &str, extra_args: &[&str]) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_todo"))
+    spawn_command(
+        Command::new(env!("CARGO_BIN_EXE_todo")),
+        data_dir,
+        log,
+        extra_args,
+    )
+}
+
+fn spawn_command(
+    mut command: Command,
+    data_dir: &Path,
+    log: &str,
+    extra_args: &[&str],
+) -> (Child, String) {
+    let mut child = command
         .args(["serve", "--addr", "127.0.0.1:0", "--log", log, "--data-dir"])
         .arg(data_dir)
         .args(extra_args)

@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod crash;
+mod fsync_failure;
 mod helpers;
 mod multinode;
 mod overload;
