@@ -17,7 +17,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::ListsConfig;
 use crate::database::Database;
-use crate::list::{Changes, Entry, EntryId, ListName, NewEntry};
+use crate::list::{Changes, Entry, EntryId, ListName, NewEntry, TodoList};
 use crate::lists::{
     ActorContext, ActorStats, Command, Created, EntriesQuery, ListHandle, ParkedList, Request,
     RequestError, Responder,
@@ -146,14 +146,42 @@ impl Cache {
         list: &ListName,
         query: EntriesQuery,
     ) -> Result<Vec<Entry>, RequestError> {
+        if let Some(entries) = self.read_committed(list, |committed| query.run(committed)) {
+            return Ok(entries);
+        }
         self.call(list, |respond_to| Request::Entries { query, respond_to })
             .await
     }
 
     /// Reads one entry, as committed.
     pub async fn entry(&self, list: &ListName, id: EntryId) -> Result<Entry, RequestError> {
+        if let Some(entry) = self.read_committed(list, |committed| committed.entry(id).cloned()) {
+            return entry.ok_or(RequestError::NotFound(id));
+        }
         self.call(list, |respond_to| Request::Entry { id, respond_to })
             .await
+    }
+
+    /// Reads the list's committed state directly, without a message to its actor, when that
+    /// state is in memory and sure to match storage: not on shared storage, where another node
+    /// may have written, and not while its worker has reopened its connection since the load.
+    /// `None` sends the read through the actor.
+    fn read_committed<T>(&self, name: &ListName, read: impl FnOnce(&TodoList) -> T) -> Option<T> {
+        let database = self.database();
+        if database.is_shared() || self.shared.context.shutdown.is_cancelled() {
+            return None;
+        }
+        let committed = {
+            let mut lists = self.shared.lock();
+            let slot = lists.get_mut(name)?;
+            slot.last_used = Instant::now();
+            match &slot.list {
+                SlotState::Running(handle) if !handle.is_closed() => handle.committed().clone(),
+                SlotState::Running(_) => return None,
+                SlotState::Parked(parked) => parked.committed().clone(),
+            }
+        };
+        committed.read(database.generation(name), read)
     }
 
     /// Changes some fields of an entry; answers with the entry once committed.
@@ -657,8 +685,9 @@ mod tests {
         app.shutdown().await;
     }
 
-    /// An idle actor hibernates: its task stops, its list stays in the cache, and its next use
-    /// wakes it without a load. Storage is stalled while it wakes, so an answer proves that.
+    /// An idle actor hibernates: its task stops, its list stays in the cache, a read is served
+    /// from it without waking the actor, and its next write wakes it without a load. Storage is
+    /// stalled meanwhile, so an answer proves that.
     #[tokio::test]
     async fn idle_actors_hibernate_and_wake_without_loading() {
         let dir = tempfile::tempdir().unwrap();
@@ -677,10 +706,20 @@ mod tests {
 
         let (blocker, _read_other) = stall_the_worker(&app, dir.path()).await;
         assert_eq!(titles(app.cache(), "sleepy").await, ["Dentist"]);
+        assert_eq!(app.cache().stats().started(), 2, "the read woke no actor");
+
+        let woken = app.cache().server_process(&name("sleepy"));
         assert_eq!(
             app.cache().stats().started(),
             3,
-            "sleepy woke in a new actor, other started once"
+            "sleepy woke in a new actor"
+        );
+        let generation = app.cache().database().generation(&name("sleepy"));
+        let size = woken.committed().read(generation, |list| list.size());
+        assert_eq!(
+            size,
+            Some(1),
+            "it woke with its list, before any load could answer"
         );
         blocker.execute_batch("COMMIT").unwrap();
         app.shutdown().await;

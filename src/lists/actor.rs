@@ -3,8 +3,8 @@
 //! The actor applies each write to its working `TodoList`, hands it to the list's database
 //! worker, and keeps it as a pending write with the caller's reply until the worker reports
 //! the outcome. One `select!` merges its two inputs, the mailbox and the outcome of its oldest
-//! pending write, so a slow fsync never holds the list still. Reads are answered at once from
-//! the committed state: the working list with the pending writes undone.
+//! pending write, so a slow fsync never holds the list still. A committed write is applied to
+//! the list's `CommittedList` before its writer is answered; reads are answered from there.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -14,17 +14,33 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::database::{Change, StorageError, StoredList, Write, WriteOutcome};
-use crate::list::{Entry, EntryId, ListName, TodoList};
+use crate::list::{EntryId, ListName, TodoList};
 
+use super::committed::CommittedList;
 use super::handle::ListMessage;
-use super::{ActorContext, Created, EntriesQuery, Request, RequestError, Responder, respond};
+use super::{ActorContext, Created, Request, RequestError, Responder, respond};
 
 /// The state of a hibernating list: its actor has stopped, freeing its task and mailbox, and
 /// the owner keeps this until the list is used again (no load needed then) or expires. Like an
-/// Erlang process's hibernation, it trades a little work on wake-up for much less idle memory.
-pub struct ParkedList(Box<Loaded>);
+/// Erlang process's hibernation, it trades a little work on wake-up for much less idle memory:
+/// only the committed list is kept, and the working copy is made again on wake-up.
+pub struct ParkedList(Box<Parked>);
 
-/// The in-memory state of a loaded list.
+struct Parked {
+    committed: Arc<CommittedList>,
+    idempotency_keys: HashMap<String, EntryId>,
+    version: u64,
+    generation: u64,
+}
+
+impl ParkedList {
+    /// The list as committed, which readers may read while it hibernates.
+    pub fn committed(&self) -> &Arc<CommittedList> {
+        &self.0.committed
+    }
+}
+
+/// The actor's own state of a loaded list.
 struct Loaded {
     /// Every write handed to the database applied, committed or not.
     list: TodoList,
@@ -36,25 +52,13 @@ struct Loaded {
     generation: u64,
 }
 
-/// How to take one pending write back out of the working list, for readers of the committed
-/// state.
-enum Undo {
-    /// The write added this entry.
-    Added(EntryId),
-    /// The write changed or deleted this entry, which was like this before.
-    Replaced(Entry),
-    /// The write deleted these entries.
-    Cleared(Vec<Entry>),
-}
-
 /// A write handed to the database whose outcome has not arrived yet.
 struct PendingWrite {
     outcome: oneshot::Receiver<WriteOutcome>,
-    undo: Undo,
+    /// What was sent, applied to the committed list once it commits.
+    change: Change,
     /// The request, kept for its reply and for one retry after a conflict.
     request: Request,
-    /// The entry an add or an update answers with.
-    entry: Option<Entry>,
     /// Whether this is the request's second attempt, after a conflict.
     retried: bool,
     /// Idempotent repeats of this add that arrived before it committed.
@@ -74,6 +78,8 @@ pub(super) struct ListActor {
     context: Arc<ActorContext>,
     /// `None` until loaded, and again after storage failed to load it.
     state: Option<Loaded>,
+    /// Published to readers; changed only by this actor.
+    committed: Arc<CommittedList>,
     /// Writes handed to the database, oldest first; outcomes arrive in this order.
     pending: VecDeque<PendingWrite>,
     /// A pending write failed, so the working list differs from storage: the actor takes no
@@ -88,15 +94,25 @@ impl ListActor {
         name: ListName,
         actor_id: u64,
         context: Arc<ActorContext>,
+        committed: Arc<CommittedList>,
         parked: Option<ParkedList>,
     ) -> ListActor {
         context.stats.started.fetch_add(1, Ordering::Relaxed);
         context.stats.live.fetch_add(1, Ordering::Relaxed);
+        let state = parked.and_then(|ParkedList(parked)| {
+            Some(Loaded {
+                list: parked.committed.copy()?,
+                idempotency_keys: parked.idempotency_keys,
+                version: parked.version,
+                generation: parked.generation,
+            })
+        });
         ListActor {
             name,
             actor_id,
             context,
-            state: parked.map(|ParkedList(state)| *state),
+            state,
+            committed,
             pending: VecDeque::new(),
             diverged: false,
             retries: Vec::new(),
@@ -156,18 +172,34 @@ impl ListActor {
         }
         let unused = || inbox.is_empty() && inbox.sender_strong_count() == 1;
         let parked = match hibernate {
-            true => self.state.take().map(|state| ParkedList(Box::new(state))),
+            true => self.state.take().map(|state| self.park(state)),
             false => None,
         };
         match (self.context.retire)(&self.name, self.actor_id, &unused, parked) {
             Ok(()) => true,
             Err(parked) => {
-                if let Some(ParkedList(state)) = parked {
-                    self.state = Some(*state);
+                if let Some(ParkedList(parked)) = parked {
+                    self.state = Some(Loaded {
+                        list: self.committed.copy().unwrap_or_default(),
+                        idempotency_keys: parked.idempotency_keys,
+                        version: parked.version,
+                        generation: parked.generation,
+                    });
                 }
                 false
             }
         }
+    }
+
+    /// Keeps what a hibernating list needs; with nothing in flight, the working list equals
+    /// the committed one and is dropped.
+    fn park(&self, state: Loaded) -> ParkedList {
+        ParkedList(Box::new(Parked {
+            committed: self.committed.clone(),
+            idempotency_keys: state.idempotency_keys,
+            version: state.version,
+            generation: state.generation,
+        }))
     }
 
     async fn handle(&mut self, request: Request) {
@@ -186,11 +218,12 @@ impl ListActor {
         #[cfg(test)]
         crate::fault::maybe_panic(&request);
         match request {
-            Request::Entries { query, respond_to } => {
-                respond(respond_to, Ok(self.committed().entries(query)))
-            }
+            Request::Entries { query, respond_to } => respond(
+                respond_to,
+                Ok(self.committed.read_any(|list| query.run(list))),
+            ),
             Request::Entry { id, respond_to } => {
-                let entry = self.committed().entry(id);
+                let entry = self.committed.read_any(|list| list.entry(id).cloned());
                 respond(respond_to, entry.ok_or(RequestError::NotFound(id)))
             }
             Request::AddEntry { .. } => self.add_entry(request, retried).await,
@@ -223,13 +256,11 @@ impl ListActor {
             state.idempotency_keys.insert(key.clone(), entry.id);
         }
         let change = Change::Add {
-            entry: entry.clone(),
+            entry,
             next_id: state.list.next_id(),
             idempotency_key: key,
         };
-        let undo = Undo::Added(entry.id);
-        self.write(change, undo, request, Some(entry), retried)
-            .await;
+        self.write(change, request, retried).await;
     }
 
     /// Answers a repeated idempotency key: with the entry it created once that is committed,
@@ -241,11 +272,11 @@ impl ListActor {
         let in_flight = self
             .pending
             .iter_mut()
-            .find(|write| matches!(write.undo, Undo::Added(added) if added == id));
+            .find(|write| matches!(&write.change, Change::Add { entry, .. } if entry.id == id));
         if let Some(write) = in_flight {
             return write.replays.push(respond_to);
         }
-        let replayed = match self.committed().entry(id) {
+        let replayed = match self.committed.read_any(|list| list.entry(id).cloned()) {
             Some(entry) => Ok(Created {
                 entry,
                 replayed: true,
@@ -260,23 +291,11 @@ impl ListActor {
             unreachable!("dispatch sends only updates here")
         };
         let (id, changes) = (*id, changes.clone());
-        let list = &mut self.state().list;
-        let Some(before) = list.entry(id).cloned() else {
-            return request.fail(RequestError::NotFound(id));
-        };
-        let entry = match list.update_entry(id, changes) {
+        let entry = match self.state().list.update_entry(id, changes) {
             Ok(entry) => entry.clone(),
             Err(error) => return request.fail(error.into()),
         };
-        let change = Change::Update(entry.clone());
-        self.write(
-            change,
-            Undo::Replaced(before),
-            request,
-            Some(entry),
-            retried,
-        )
-        .await;
+        self.write(Change::Update(entry), request, retried).await;
     }
 
     async fn delete_entry(&mut self, request: Request, retried: bool) {
@@ -285,47 +304,34 @@ impl ListActor {
         };
         let id = *id;
         match self.state().list.delete_entry(id) {
-            Ok(before) => {
-                let undo = Undo::Replaced(before);
-                self.write(Change::Delete(id), undo, request, None, retried)
-                    .await
-            }
+            Ok(_) => self.write(Change::Delete(id), request, retried).await,
             Err(error) => request.fail(error.into()),
         }
     }
 
     async fn clear(&mut self, request: Request, retried: bool) {
-        let before = self.state().list.clear();
-        self.write(Change::Clear, Undo::Cleared(before), request, None, retried)
-            .await;
+        self.state().list.clear();
+        self.write(Change::Clear, request, retried).await;
     }
 
     /// Hands a change, already applied to the working list, to the database, and keeps the
     /// request until its outcome arrives.
-    async fn write(
-        &mut self,
-        change: Change,
-        undo: Undo,
-        request: Request,
-        entry: Option<Entry>,
-        retried: bool,
-    ) {
+    async fn write(&mut self, change: Change, request: Request, retried: bool) {
         let list = self.name.clone();
         let state = self.state();
         state.version += 1;
         let (respond_to, outcome) = oneshot::channel();
         let write = Write {
             list,
-            change,
+            change: change.clone(),
             expected_version: state.version - 1,
             respond_to,
         };
         self.context.database.write(write).await;
         self.pending.push_back(PendingWrite {
             outcome,
-            undo,
+            change,
             request,
-            entry,
             retried,
             replays: Vec::new(),
         });
@@ -339,7 +345,11 @@ impl ListActor {
             .pop_front()
             .expect("outcomes are only awaited while a write is pending");
         match outcome {
-            Ok(()) => write.succeed(),
+            Ok(()) => {
+                // Readers see the write before its writer hears of it.
+                self.committed.apply(&write.change);
+                write.succeed()
+            }
             Err(error) => {
                 self.diverged = true;
                 match error {
@@ -419,6 +429,7 @@ impl ListActor {
             idempotency_keys,
             version,
         } = self.context.database.load(&self.name).await?;
+        self.committed.publish(list.clone(), generation);
         self.state = Some(Loaded {
             list,
             idempotency_keys,
@@ -451,15 +462,6 @@ impl ListActor {
             .as_mut()
             .expect("handle loads the list before any request runs")
     }
-
-    /// The list as storage holds it now.
-    fn committed(&self) -> Committed<'_> {
-        let state = self
-            .state
-            .as_ref()
-            .expect("handle loads the list before any request runs");
-        Committed::new(&state.list, &self.pending)
-    }
 }
 
 impl Drop for ListActor {
@@ -476,10 +478,13 @@ impl Drop for ListActor {
 impl PendingWrite {
     /// Answers the request (and any replays) now that the write is committed.
     fn succeed(self) {
-        let entry = self.entry;
+        let entry = match self.change {
+            Change::Add { entry, .. } | Change::Update(entry) => Some(entry),
+            Change::Delete(_) | Change::Clear => None,
+        };
         match self.request {
             Request::AddEntry { respond_to, .. } => {
-                let entry = entry.expect("an add keeps the entry it answers with");
+                let entry = entry.expect("an add sends the entry it answers with");
                 for replay in self.replays {
                     let created = Created {
                         entry: entry.clone(),
@@ -494,7 +499,7 @@ impl PendingWrite {
                 respond(respond_to, Ok(created));
             }
             Request::UpdateEntry { respond_to, .. } => {
-                respond(respond_to, Ok(entry.expect("an update keeps its entry")))
+                respond(respond_to, Ok(entry.expect("an update sends its entry")))
             }
             Request::DeleteEntry { respond_to, .. } | Request::Clear { respond_to } => {
                 respond(respond_to, Ok(()))
@@ -528,77 +533,6 @@ async fn front_outcome(pending: &mut VecDeque<PendingWrite>) -> WriteOutcome {
             "the database worker stopped".into(),
         ))
     })
-}
-
-/// The committed state of a list: the working list, with the entries that pending writes
-/// touched shown as they were before the first of those writes.
-struct Committed<'a> {
-    list: &'a TodoList,
-    /// Entries touched by pending writes, as storage holds them (`None`: not there).
-    before: HashMap<EntryId, Option<&'a Entry>>,
-}
-
-impl<'a> Committed<'a> {
-    fn new(list: &'a TodoList, pending: &'a VecDeque<PendingWrite>) -> Committed<'a> {
-        let mut before = HashMap::new();
-        for write in pending {
-            match &write.undo {
-                Undo::Added(id) => {
-                    before.entry(*id).or_insert(None);
-                }
-                Undo::Replaced(entry) => {
-                    before.entry(entry.id).or_insert(Some(entry));
-                }
-                Undo::Cleared(entries) => {
-                    for entry in entries {
-                        before.entry(entry.id).or_insert(Some(entry));
-                    }
-                }
-            }
-        }
-        Committed { list, before }
-    }
-
-    fn entry(&self, id: EntryId) -> Option<Entry> {
-        match self.before.get(&id) {
-            Some(before) => before.cloned(),
-            None => self.list.entry(id).cloned(),
-        }
-    }
-
-    fn entries(&self, query: EntriesQuery) -> Vec<Entry> {
-        let (working, by_id): (Box<dyn Iterator<Item = &Entry>>, bool) = match query {
-            EntriesQuery::All => (Box::new(self.list.all_entries()), true),
-            EntriesQuery::On(date) => (Box::new(self.list.entries(date)), true),
-            EntriesQuery::Between(from, to) => {
-                (Box::new(self.list.entries_between(from..=to)), false)
-            }
-        };
-        if self.before.is_empty() {
-            return working.cloned().collect();
-        }
-        let wanted = |entry: &Entry| match query {
-            EntriesQuery::All => true,
-            EntriesQuery::On(date) => entry.date == date,
-            EntriesQuery::Between(from, to) => (from..=to).contains(&entry.date),
-        };
-        let mut entries: Vec<Entry> = working
-            .filter(|entry| !self.before.contains_key(&entry.id))
-            .chain(
-                self.before
-                    .values()
-                    .flatten()
-                    .copied()
-                    .filter(|e| wanted(e)),
-            )
-            .cloned()
-            .collect();
-        match by_id {
-            true => entries.sort_by_key(|entry| entry.id),
-            false => entries.sort_by_key(|entry| (entry.date, entry.id)),
-        }
-        entries
-    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use crate::list::ListName;
 
 use super::actor::{ListActor, ParkedList};
-use super::{ActorContext, Request, RequestError};
+use super::{ActorContext, CommittedList, Request, RequestError};
 
 /// What a mailbox holds.
 pub(super) enum ListMessage {
@@ -28,6 +28,7 @@ pub(super) enum ListMessage {
 pub struct ListHandle {
     sender: mpsc::Sender<ListMessage>,
     actor_id: u64,
+    committed: Arc<CommittedList>,
 }
 
 impl ListHandle {
@@ -41,9 +42,22 @@ impl ListHandle {
         static NEXT_ACTOR_ID: AtomicU64 = AtomicU64::new(1);
         let actor_id = NEXT_ACTOR_ID.fetch_add(1, Ordering::Relaxed);
         let (sender, inbox) = mpsc::channel(context.mailbox_capacity.max(1));
-        let actor = ListActor::new(name, actor_id, context.clone(), parked);
+        let committed = match &parked {
+            Some(parked) => parked.committed().clone(),
+            None => Arc::default(),
+        };
+        let actor = ListActor::new(name, actor_id, context.clone(), committed.clone(), parked);
         context.tracker.spawn(actor.run(inbox));
-        ListHandle { sender, actor_id }
+        ListHandle {
+            sender,
+            actor_id,
+            committed,
+        }
+    }
+
+    /// The list as committed, which readers may read without asking the actor.
+    pub fn committed(&self) -> &Arc<CommittedList> {
+        &self.committed
     }
 
     /// Queues a request, waiting for a mailbox slot; gives it back if the actor has stopped.

@@ -2,11 +2,14 @@
 //!
 //! A list actor holds its `TodoList`, its version, the writes it has handed to the database and
 //! the replies still waiting for their commits, and the reload after a failed or conflicting
-//! commit. The database worker only commits and reports each write's outcome. Reads are
-//! answered at once from the list's last committed state; writes are answered once committed.
-//! `handle.rs` is the way in (the mailbox), `actor.rs` the sequential loop behind it.
+//! commit. The database worker only commits and reports each write's outcome. Writes are
+//! answered once committed; reads are answered at once from the list's committed state, which
+//! the actor publishes before it answers a writer, so most reads need no message at all.
+//! `handle.rs` is the way in (the mailbox), `actor.rs` the sequential loop behind it, and
+//! `committed.rs` the committed list it publishes for readers.
 
 mod actor;
+mod committed;
 mod handle;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -17,9 +20,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::database::{Database, StorageError};
-use crate::list::{Changes, Date, Entry, EntryId, ListError, ListName, NewEntry};
+use crate::list::{Changes, Date, Entry, EntryId, ListError, ListName, NewEntry, TodoList};
 
 pub use actor::ParkedList;
+pub use committed::CommittedList;
 pub use handle::ListHandle;
 
 /// Which entries to read.
@@ -31,6 +35,17 @@ pub enum EntriesQuery {
     On(Date),
     /// The entries from one date to another, both included, by date and then id.
     Between(Date, Date),
+}
+
+impl EntriesQuery {
+    /// The entries of `list` this query asks for.
+    pub fn run(self, list: &TodoList) -> Vec<Entry> {
+        match self {
+            EntriesQuery::All => list.all_entries().cloned().collect(),
+            EntriesQuery::On(date) => list.entries(date).cloned().collect(),
+            EntriesQuery::Between(from, to) => list.entries_between(from..=to).cloned().collect(),
+        }
+    }
 }
 
 /// An entry made by an add; `replayed` when an idempotency key matched an earlier add.
