@@ -17,10 +17,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::ListsConfig;
 use crate::database::Database;
-use crate::list::{Changes, Entry, EntryId, ListName, NewEntry, TodoList};
+use crate::list::{Changes, Entry, EntryId, ListName, NewEntry};
 use crate::lists::{
-    ActorContext, ActorStats, Command, Created, EntriesQuery, ListHandle, ParkedList, Request,
-    RequestError, Responder,
+    ActorContext, ActorStats, Command, Committed, Created, EntriesQuery, ListHandle, ParkedList,
+    Request, RequestError, Responder,
 };
 
 /// List name -> actor. Cloning is cheap and shares the same actors.
@@ -146,7 +146,7 @@ impl Cache {
         list: &ListName,
         query: EntriesQuery,
     ) -> Result<Vec<Entry>, RequestError> {
-        if let Some(entries) = self.read_committed(list, |committed| query.run(committed)) {
+        if let Some(entries) = self.read_committed(list, |committed| committed.entries(query)) {
             return Ok(entries);
         }
         self.call(list, |respond_to| Request::Entries { query, respond_to })
@@ -155,7 +155,7 @@ impl Cache {
 
     /// Reads one entry, as committed.
     pub async fn entry(&self, list: &ListName, id: EntryId) -> Result<Entry, RequestError> {
-        if let Some(entry) = self.read_committed(list, |committed| committed.entry(id).cloned()) {
+        if let Some(entry) = self.read_committed(list, |committed| committed.entry(id)) {
             return entry.ok_or(RequestError::NotFound(id));
         }
         self.call(list, |respond_to| Request::Entry { id, respond_to })
@@ -166,22 +166,26 @@ impl Cache {
     /// state is in memory and sure to match storage: not on shared storage, where another node
     /// may have written, and not while its worker has reopened its connection since the load.
     /// `None` sends the read through the actor.
-    fn read_committed<T>(&self, name: &ListName, read: impl FnOnce(&TodoList) -> T) -> Option<T> {
+    fn read_committed<T>(
+        &self,
+        name: &ListName,
+        read: impl FnOnce(&Committed<'_>) -> T,
+    ) -> Option<T> {
         let database = self.database();
         if database.is_shared() || self.shared.context.shutdown.is_cancelled() {
             return None;
         }
-        let committed = {
+        let shared = {
             let mut lists = self.shared.lock();
             let slot = lists.get_mut(name)?;
             slot.last_used = Instant::now();
             match &slot.list {
-                SlotState::Running(handle) if !handle.is_closed() => handle.committed().clone(),
+                SlotState::Running(handle) if !handle.is_closed() => handle.shared().clone(),
                 SlotState::Running(_) => return None,
-                SlotState::Parked(parked) => parked.committed().clone(),
+                SlotState::Parked(parked) => parked.shared().clone(),
             }
         };
-        committed.read(database.generation(name), read)
+        shared.read(database.generation(name), read)
     }
 
     /// Changes some fields of an entry; answers with the entry once committed.
@@ -715,7 +719,9 @@ mod tests {
             "sleepy woke in a new actor"
         );
         let generation = app.cache().database().generation(&name("sleepy"));
-        let size = woken.committed().read(generation, |list| list.size());
+        let size = woken
+            .shared()
+            .read(generation, |list| list.entries(EntriesQuery::All).len());
         assert_eq!(
             size,
             Some(1),

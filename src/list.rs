@@ -362,23 +362,15 @@ impl TodoList {
         Ok(&self.entries[&id])
     }
 
-    /// Inserts an entry as stored, or replaces the one with its id, and raises the next id past
-    /// it: how a change that storage has committed is applied to a copy of the list.
-    pub fn put(&mut self, entry: Entry) {
-        self.remove(entry.id);
-        self.next_id = self.next_id.max(entry.id.next());
-        self.insert(entry);
-    }
-
     /// Deletes an entry and returns it.
     pub fn delete_entry(&mut self, id: EntryId) -> Result<Entry, ListError> {
         self.remove(id).ok_or(ListError::NotFound(id))
     }
 
-    /// Deletes every entry; ids already handed out stay used.
-    pub fn clear(&mut self) {
-        self.entries.clear();
+    /// Deletes every entry and returns them, in id order; ids already handed out stay used.
+    pub fn clear(&mut self) -> Vec<Entry> {
         self.by_date.clear();
+        std::mem::take(&mut self.entries).into_values().collect()
     }
 
     /// The number of entries.

@@ -1,10 +1,10 @@
 //! `ListActor`: the sequential loop that owns one list.
 //!
-//! The actor applies each write to its working `TodoList`, hands it to the list's database
+//! The actor applies each write to the list's `SharedList`, hands it to the list's database
 //! worker, and keeps it as a pending write with the caller's reply until the worker reports
 //! the outcome. One `select!` merges its two inputs, the mailbox and the outcome of its oldest
-//! pending write, so a slow fsync never holds the list still. A committed write is applied to
-//! the list's `CommittedList` before its writer is answered; reads are answered from there.
+//! pending write, so a slow fsync never holds the list still. A write is marked committed in
+//! the `SharedList` before its writer is answered; reads see only what is committed.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -14,36 +14,31 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::database::{Change, StorageError, StoredList, Write, WriteOutcome};
-use crate::list::{EntryId, ListName, TodoList};
+use crate::list::{Entry, EntryId, ListError, ListName, NewEntry, TodoList};
 
-use super::committed::CommittedList;
 use super::handle::ListMessage;
+use super::shared::{SharedList, Undo};
 use super::{ActorContext, Created, Request, RequestError, Responder, respond};
 
 /// The state of a hibernating list: its actor has stopped, freeing its task and mailbox, and
 /// the owner keeps this until the list is used again (no load needed then) or expires. Like an
-/// Erlang process's hibernation, it trades a little work on wake-up for much less idle memory:
-/// only the committed list is kept, and the working copy is made again on wake-up.
+/// Erlang process's hibernation, it trades a little work on wake-up for much less idle memory.
 pub struct ParkedList(Box<Parked>);
 
 struct Parked {
-    committed: Arc<CommittedList>,
-    idempotency_keys: HashMap<String, EntryId>,
-    version: u64,
-    generation: u64,
+    shared: Arc<SharedList>,
+    state: Loaded,
 }
 
 impl ParkedList {
-    /// The list as committed, which readers may read while it hibernates.
-    pub fn committed(&self) -> &Arc<CommittedList> {
-        &self.0.committed
+    /// The list's entries, which readers may read while it hibernates.
+    pub fn shared(&self) -> &Arc<SharedList> {
+        &self.0.shared
     }
 }
 
-/// The actor's own state of a loaded list.
+/// What the actor keeps of a loaded list besides its entries, which are in the `SharedList`.
 struct Loaded {
-    /// Every write handed to the database applied, committed or not.
-    list: TodoList,
     idempotency_keys: HashMap<String, EntryId>,
     /// The list's version in storage once every pending write is committed.
     version: u64,
@@ -78,8 +73,8 @@ pub(super) struct ListActor {
     context: Arc<ActorContext>,
     /// `None` until loaded, and again after storage failed to load it.
     state: Option<Loaded>,
-    /// Published to readers; changed only by this actor.
-    committed: Arc<CommittedList>,
+    /// The list's entries; changed only by this actor.
+    shared: Arc<SharedList>,
     /// Writes handed to the database, oldest first; outcomes arrive in this order.
     pending: VecDeque<PendingWrite>,
     /// A pending write failed, so the working list differs from storage: the actor takes no
@@ -94,25 +89,17 @@ impl ListActor {
         name: ListName,
         actor_id: u64,
         context: Arc<ActorContext>,
-        committed: Arc<CommittedList>,
+        shared: Arc<SharedList>,
         parked: Option<ParkedList>,
     ) -> ListActor {
         context.stats.started.fetch_add(1, Ordering::Relaxed);
         context.stats.live.fetch_add(1, Ordering::Relaxed);
-        let state = parked.and_then(|ParkedList(parked)| {
-            Some(Loaded {
-                list: parked.committed.copy()?,
-                idempotency_keys: parked.idempotency_keys,
-                version: parked.version,
-                generation: parked.generation,
-            })
-        });
         ListActor {
             name,
             actor_id,
             context,
-            state,
-            committed,
+            state: parked.map(|ParkedList(parked)| parked.state),
+            shared,
             pending: VecDeque::new(),
             diverged: false,
             retries: Vec::new(),
@@ -178,28 +165,15 @@ impl ListActor {
         match (self.context.retire)(&self.name, self.actor_id, &unused, parked) {
             Ok(()) => true,
             Err(parked) => {
-                if let Some(ParkedList(parked)) = parked {
-                    self.state = Some(Loaded {
-                        list: self.committed.copy().unwrap_or_default(),
-                        idempotency_keys: parked.idempotency_keys,
-                        version: parked.version,
-                        generation: parked.generation,
-                    });
-                }
+                self.state = parked.map(|ParkedList(parked)| parked.state);
                 false
             }
         }
     }
 
-    /// Keeps what a hibernating list needs; with nothing in flight, the working list equals
-    /// the committed one and is dropped.
     fn park(&self, state: Loaded) -> ParkedList {
-        ParkedList(Box::new(Parked {
-            committed: self.committed.clone(),
-            idempotency_keys: state.idempotency_keys,
-            version: state.version,
-            generation: state.generation,
-        }))
+        let shared = self.shared.clone();
+        ParkedList(Box::new(Parked { shared, state }))
     }
 
     async fn handle(&mut self, request: Request) {
@@ -220,10 +194,10 @@ impl ListActor {
         match request {
             Request::Entries { query, respond_to } => respond(
                 respond_to,
-                Ok(self.committed.read_any(|list| query.run(list))),
+                Ok(self.shared.read_any(|list| list.entries(query))),
             ),
             Request::Entry { id, respond_to } => {
-                let entry = self.committed.read_any(|list| list.entry(id).cloned());
+                let entry = self.shared.read_any(|list| list.entry(id));
                 respond(respond_to, entry.ok_or(RequestError::NotFound(id)))
             }
             Request::AddEntry { .. } => self.add_entry(request, retried).await,
@@ -248,16 +222,16 @@ impl ListActor {
             let id = *id;
             return self.replay(id, request);
         }
-        let entry = match state.list.add_entry(new_entry) {
-            Ok(entry) => entry.clone(),
+        let (entry, next_id) = match self.shared.write(|list| add(list, new_entry)) {
+            Ok(added) => added,
             Err(error) => return request.fail(error.into()),
         };
         if let Some(key) = &key {
-            state.idempotency_keys.insert(key.clone(), entry.id);
+            self.state().idempotency_keys.insert(key.clone(), entry.id);
         }
         let change = Change::Add {
             entry,
-            next_id: state.list.next_id(),
+            next_id,
             idempotency_key: key,
         };
         self.write(change, request, retried).await;
@@ -276,7 +250,7 @@ impl ListActor {
         if let Some(write) = in_flight {
             return write.replays.push(respond_to);
         }
-        let replayed = match self.committed.read_any(|list| list.entry(id).cloned()) {
+        let replayed = match self.shared.read_any(|list| list.entry(id)) {
             Some(entry) => Ok(Created {
                 entry,
                 replayed: true,
@@ -291,11 +265,19 @@ impl ListActor {
             unreachable!("dispatch sends only updates here")
         };
         let (id, changes) = (*id, changes.clone());
-        let entry = match self.state().list.update_entry(id, changes) {
-            Ok(entry) => entry.clone(),
-            Err(error) => return request.fail(error.into()),
-        };
-        self.write(Change::Update(entry), request, retried).await;
+        let updated = self.shared.write(|list| {
+            let Some(before) = list.entry(id).cloned() else {
+                return (Err(ListError::NotFound(id)), None);
+            };
+            match list.update_entry(id, changes) {
+                Ok(entry) => (Ok(entry.clone()), Some(Undo::Replaced(before))),
+                Err(error) => (Err(error), None),
+            }
+        });
+        match updated {
+            Ok(entry) => self.write(Change::Update(entry), request, retried).await,
+            Err(error) => request.fail(error.into()),
+        }
     }
 
     async fn delete_entry(&mut self, request: Request, retried: bool) {
@@ -303,14 +285,19 @@ impl ListActor {
             unreachable!("dispatch sends only deletes here")
         };
         let id = *id;
-        match self.state().list.delete_entry(id) {
-            Ok(_) => self.write(Change::Delete(id), request, retried).await,
+        let deleted = self.shared.write(|list| match list.delete_entry(id) {
+            Ok(before) => (Ok(()), Some(Undo::Replaced(before))),
+            Err(error) => (Err(error), None),
+        });
+        match deleted {
+            Ok(()) => self.write(Change::Delete(id), request, retried).await,
             Err(error) => request.fail(error.into()),
         }
     }
 
     async fn clear(&mut self, request: Request, retried: bool) {
-        self.state().list.clear();
+        self.shared
+            .write(|list| ((), Some(Undo::Cleared(list.clear()))));
         self.write(Change::Clear, request, retried).await;
     }
 
@@ -347,11 +334,12 @@ impl ListActor {
         match outcome {
             Ok(()) => {
                 // Readers see the write before its writer hears of it.
-                self.committed.apply(&write.change);
+                self.shared.commit_oldest();
                 write.succeed()
             }
             Err(error) => {
                 self.diverged = true;
+                self.shared.mark_stale();
                 match error {
                     // Another node wrote first (or an earlier write of this list failed): this
                     // one was not applied, and runs once more on the reloaded list.
@@ -429,9 +417,8 @@ impl ListActor {
             idempotency_keys,
             version,
         } = self.context.database.load(&self.name).await?;
-        self.committed.publish(list.clone(), generation);
+        self.shared.publish(list, generation);
         self.state = Some(Loaded {
-            list,
             idempotency_keys,
             version,
             generation,
@@ -533,6 +520,21 @@ async fn front_outcome(pending: &mut VecDeque<PendingWrite>) -> WriteOutcome {
             "the database worker stopped".into(),
         ))
     })
+}
+
+/// Adds an entry to the list; the answer is the entry and the list's next id after it.
+fn add(
+    list: &mut TodoList,
+    new_entry: NewEntry,
+) -> (Result<(Entry, EntryId), ListError>, Option<Undo>) {
+    match list.add_entry(new_entry) {
+        Ok(entry) => {
+            let id = entry.id;
+            let entry = entry.clone();
+            (Ok((entry, list.next_id())), Some(Undo::Added(id)))
+        }
+        Err(error) => (Err(error), None),
+    }
 }
 
 #[cfg(test)]

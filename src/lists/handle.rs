@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use crate::list::ListName;
 
 use super::actor::{ListActor, ParkedList};
-use super::{ActorContext, CommittedList, Request, RequestError};
+use super::{ActorContext, Request, RequestError, SharedList};
 
 /// What a mailbox holds.
 pub(super) enum ListMessage {
@@ -28,7 +28,7 @@ pub(super) enum ListMessage {
 pub struct ListHandle {
     sender: mpsc::Sender<ListMessage>,
     actor_id: u64,
-    committed: Arc<CommittedList>,
+    shared: Arc<SharedList>,
 }
 
 impl ListHandle {
@@ -42,22 +42,22 @@ impl ListHandle {
         static NEXT_ACTOR_ID: AtomicU64 = AtomicU64::new(1);
         let actor_id = NEXT_ACTOR_ID.fetch_add(1, Ordering::Relaxed);
         let (sender, inbox) = mpsc::channel(context.mailbox_capacity.max(1));
-        let committed = match &parked {
-            Some(parked) => parked.committed().clone(),
+        let shared = match &parked {
+            Some(parked) => parked.shared().clone(),
             None => Arc::default(),
         };
-        let actor = ListActor::new(name, actor_id, context.clone(), committed.clone(), parked);
+        let actor = ListActor::new(name, actor_id, context.clone(), shared.clone(), parked);
         context.tracker.spawn(actor.run(inbox));
         ListHandle {
             sender,
             actor_id,
-            committed,
+            shared,
         }
     }
 
-    /// The list as committed, which readers may read without asking the actor.
-    pub fn committed(&self) -> &Arc<CommittedList> {
-        &self.committed
+    /// The list's entries, whose committed part readers may read without asking the actor.
+    pub fn shared(&self) -> &Arc<SharedList> {
+        &self.shared
     }
 
     /// Queues a request, waiting for a mailbox slot; gives it back if the actor has stopped.

@@ -6,11 +6,11 @@
 //! answered once committed; reads are answered at once from the list's committed state, which
 //! the actor publishes before it answers a writer, so most reads need no message at all.
 //! `handle.rs` is the way in (the mailbox), `actor.rs` the sequential loop behind it, and
-//! `committed.rs` the committed list it publishes for readers.
+//! `shared.rs` the list's one copy, which the actor changes and readers read.
 
 mod actor;
-mod committed;
 mod handle;
+mod shared;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
@@ -23,8 +23,8 @@ use crate::database::{Database, StorageError};
 use crate::list::{Changes, Date, Entry, EntryId, ListError, ListName, NewEntry, TodoList};
 
 pub use actor::ParkedList;
-pub use committed::CommittedList;
 pub use handle::ListHandle;
+pub use shared::{Committed, SharedList};
 
 /// Which entries to read.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +44,23 @@ impl EntriesQuery {
             EntriesQuery::All => list.all_entries().cloned().collect(),
             EntriesQuery::On(date) => list.entries(date).cloned().collect(),
             EntriesQuery::Between(from, to) => list.entries_between(from..=to).cloned().collect(),
+        }
+    }
+
+    /// Whether `entry` is one this query asks for.
+    fn wants(self, entry: &Entry) -> bool {
+        match self {
+            EntriesQuery::All => true,
+            EntriesQuery::On(date) => entry.date == date,
+            EntriesQuery::Between(from, to) => (from..=to).contains(&entry.date),
+        }
+    }
+
+    /// Puts entries in this query's order: by id for one day or all, by date and id for a range.
+    fn sort(self, entries: &mut [Entry]) {
+        match self {
+            EntriesQuery::All | EntriesQuery::On(_) => entries.sort_by_key(|entry| entry.id),
+            EntriesQuery::Between(..) => entries.sort_by_key(|entry| (entry.date, entry.id)),
         }
     }
 }

@@ -1,0 +1,277 @@
+//! `SharedList`: the one copy of a list's entries, changed by its actor and read by anyone.
+//!
+//! The actor applies each write here when it hands it to the database, and records how to undo
+//! it until the database reports it committed. Readers see the committed part only: the list
+//! with the uncommitted writes undone. The actor marks a write committed before it answers the
+//! writer, so a reader sees every acknowledged write and never an undurable one, without a
+//! message to the actor. The lock is held only to apply one change or to copy a read's
+//! entries out, never across an `.await`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use crate::list::{Entry, EntryId, TodoList};
+
+use super::EntriesQuery;
+
+/// A list's entries, shared by its actor, its handle, the cache and readers.
+#[derive(Default)]
+pub struct SharedList {
+    /// `None` until the actor has loaded the list.
+    state: RwLock<Option<State>>,
+}
+
+struct State {
+    /// Every write the actor has handed to the database applied.
+    list: TodoList,
+    /// How to undo each write not yet committed, oldest first.
+    uncommitted: VecDeque<Undo>,
+    /// The generation of the list's database worker before the load: when the worker has
+    /// reopened its connection since, storage may hold more, and readers ask the actor.
+    generation: u64,
+    /// A write failed, so the list may differ from storage until the actor reloads it.
+    stale: bool,
+}
+
+/// How to take one uncommitted write back out of the list.
+pub enum Undo {
+    /// The write added this entry.
+    Added(EntryId),
+    /// The write changed or deleted this entry, which was like this before.
+    Replaced(Entry),
+    /// The write deleted these entries.
+    Cleared(Vec<Entry>),
+}
+
+impl SharedList {
+    /// Runs `read` on the committed list, if it is loaded and sure to match storage of
+    /// `generation`; `None` sends the reader to the actor.
+    pub fn read<T>(&self, generation: u64, read: impl FnOnce(&Committed<'_>) -> T) -> Option<T> {
+        match &*self.read_lock() {
+            Some(state) if state.generation == generation && !state.stale => {
+                Some(read(&Committed::new(state)))
+            }
+            _ => None,
+        }
+    }
+
+    /// Runs `read` on the committed list as the actor has it (empty before the load).
+    pub(super) fn read_any<T>(&self, read: impl FnOnce(&Committed<'_>) -> T) -> T {
+        match &*self.read_lock() {
+            Some(state) => read(&Committed::new(state)),
+            None => read(&Committed::empty()),
+        }
+    }
+
+    /// Replaces the state with a list just loaded from storage, with nothing uncommitted.
+    pub(super) fn publish(&self, list: TodoList, generation: u64) {
+        *self.write_lock() = Some(State {
+            list,
+            uncommitted: VecDeque::new(),
+            generation,
+            stale: false,
+        });
+    }
+
+    /// Applies a write to the list; `write` returns its answer and, if it changed the list, how
+    /// to undo it until it is committed.
+    pub(super) fn write<T>(&self, write: impl FnOnce(&mut TodoList) -> (T, Option<Undo>)) -> T {
+        let mut state = self.write_lock();
+        let state = state
+            .as_mut()
+            .expect("the actor loads the list before it writes");
+        let (answer, undo) = write(&mut state.list);
+        state.uncommitted.extend(undo);
+        answer
+    }
+
+    /// Marks the oldest uncommitted write committed, so readers see it.
+    pub(super) fn commit_oldest(&self) {
+        if let Some(state) = self.write_lock().as_mut() {
+            state.uncommitted.pop_front();
+        }
+    }
+
+    /// Sends readers to the actor until it reloads the list, after a write failed.
+    pub(super) fn mark_stale(&self) {
+        if let Some(state) = self.write_lock().as_mut() {
+            state.stale = true;
+        }
+    }
+
+    // A panic never happens while the lock is held (no user code runs under it), so a
+    // poisoned lock still guards a consistent list.
+    fn read_lock(&self) -> RwLockReadGuard<'_, Option<State>> {
+        self.state
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write_lock(&self) -> RwLockWriteGuard<'_, Option<State>> {
+        self.state
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The committed state of a list: the list, with the entries that uncommitted writes touched
+/// shown as they were before the first of those writes.
+pub struct Committed<'a> {
+    list: Option<&'a TodoList>,
+    /// Entries touched by uncommitted writes, as storage holds them (`None`: not there).
+    before: HashMap<EntryId, Option<&'a Entry>>,
+}
+
+impl<'a> Committed<'a> {
+    fn new(state: &'a State) -> Committed<'a> {
+        let mut before = HashMap::new();
+        for undo in &state.uncommitted {
+            match undo {
+                Undo::Added(id) => {
+                    before.entry(*id).or_insert(None);
+                }
+                Undo::Replaced(entry) => {
+                    before.entry(entry.id).or_insert(Some(entry));
+                }
+                Undo::Cleared(entries) => {
+                    for entry in entries {
+                        before.entry(entry.id).or_insert(Some(entry));
+                    }
+                }
+            }
+        }
+        Committed {
+            list: Some(&state.list),
+            before,
+        }
+    }
+
+    fn empty() -> Committed<'a> {
+        Committed {
+            list: None,
+            before: HashMap::new(),
+        }
+    }
+
+    /// One committed entry.
+    pub fn entry(&self, id: EntryId) -> Option<Entry> {
+        match self.before.get(&id) {
+            Some(before) => before.cloned(),
+            None => self.list.and_then(|list| list.entry(id)).cloned(),
+        }
+    }
+
+    /// The committed entries a query asks for, in its order.
+    pub fn entries(&self, query: EntriesQuery) -> Vec<Entry> {
+        let Some(list) = self.list else {
+            return Vec::new();
+        };
+        if self.before.is_empty() {
+            return query.run(list);
+        }
+        let mut entries: Vec<Entry> = query
+            .run(list)
+            .into_iter()
+            .filter(|entry| !self.before.contains_key(&entry.id))
+            .chain(
+                self.before
+                    .values()
+                    .flatten()
+                    .filter(|entry| query.wants(entry))
+                    .map(|entry| (*entry).clone()),
+            )
+            .collect();
+        query.sort(&mut entries);
+        entries
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SharedList, Undo};
+    use crate::list::{Changes, Date, EntryId, NewEntry, Title, TodoList};
+    use crate::lists::EntriesQuery;
+
+    fn day(n: u32) -> Date {
+        Date::parse(&format!("2018-12-{n:02}")).unwrap()
+    }
+
+    fn titles(shared: &SharedList, query: EntriesQuery) -> Vec<String> {
+        let entries = shared
+            .read(0, |committed| committed.entries(query))
+            .unwrap();
+        entries
+            .iter()
+            .map(|entry| entry.title.to_string())
+            .collect()
+    }
+
+    fn add(shared: &SharedList, date: Date, title: &str) -> EntryId {
+        let entry = NewEntry::new(date, Title::parse(title).unwrap());
+        shared.write(|list| {
+            let id = list.add_entry(entry).unwrap().id;
+            (id, Some(Undo::Added(id)))
+        })
+    }
+
+    #[test]
+    fn readers_see_only_committed_writes_in_query_order() {
+        let shared = SharedList::default();
+        shared.publish(TodoList::default(), 0);
+        let first = add(&shared, day(19), "a");
+        let second = add(&shared, day(18), "b");
+        shared.commit_oldest();
+        shared.commit_oldest();
+        let retitle = Changes {
+            title: Some(Title::parse("b renamed").unwrap()),
+            date: Some(day(20)),
+            ..Changes::default()
+        };
+        shared.write(|list| {
+            let before = list.entry(second).unwrap().clone();
+            list.update_entry(second, retitle).unwrap();
+            ((), Some(Undo::Replaced(before)))
+        });
+        shared.write(|list| {
+            let before = list.delete_entry(first).unwrap();
+            ((), Some(Undo::Replaced(before)))
+        });
+        add(&shared, day(19), "c");
+        let (all, range) = (EntriesQuery::All, EntriesQuery::Between(day(1), day(31)));
+        assert_eq!(titles(&shared, all), ["a", "b"], "by id, as committed");
+        assert_eq!(titles(&shared, range), ["b", "a"], "by date, as committed");
+        assert_eq!(
+            titles(&shared, EntriesQuery::On(day(20))),
+            Vec::<String>::new()
+        );
+
+        shared.commit_oldest();
+        assert_eq!(titles(&shared, range), ["a", "b renamed"]);
+        shared.commit_oldest();
+        shared.commit_oldest();
+        assert_eq!(titles(&shared, range), ["c", "b renamed"]);
+
+        shared.write(|list| ((), Some(Undo::Cleared(list.clear()))));
+        assert_eq!(
+            titles(&shared, all),
+            ["b renamed", "c"],
+            "the clear is not committed"
+        );
+        shared.commit_oldest();
+        assert!(titles(&shared, all).is_empty());
+    }
+
+    #[test]
+    fn a_stale_or_outdated_list_sends_readers_to_the_actor() {
+        let shared = SharedList::default();
+        assert!(shared.read(0, |_| ()).is_none(), "not loaded yet");
+        shared.publish(TodoList::default(), 1);
+        assert!(
+            shared.read(0, |_| ()).is_none(),
+            "the worker's generation moved on"
+        );
+        assert!(shared.read(1, |_| ()).is_some());
+        shared.mark_stale();
+        assert!(shared.read(1, |_| ()).is_none(), "a write failed");
+    }
+}
