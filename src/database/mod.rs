@@ -4,7 +4,9 @@
 //! writes of one list are applied in the order its actor sent them (the book's pooled
 //! `Todo.Database`). Only this module knows which storage backends exist.
 
+pub mod change;
 pub mod postgres;
+pub mod sql;
 pub mod sqlite;
 pub mod storage;
 pub mod worker;
@@ -19,7 +21,7 @@ use tokio::sync::oneshot;
 use crate::config::DatabaseConfig;
 use crate::list::ListName;
 
-pub use storage::{Change, StorageError, StoredList};
+pub use change::{Change, StorageError, StoredList};
 use worker::{WorkerHandle, WorkerMessage};
 pub use worker::{Write, WriteOutcome};
 

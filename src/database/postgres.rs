@@ -9,13 +9,14 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use tokio::runtime::Runtime;
-use tokio_postgres::{Client, GenericClient, NoTls, Transaction};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, NoTls, Transaction};
 
-use crate::list::{Date, Entry, EntryId, ListName, Title, TodoList};
+use crate::list::{ListName, TodoList};
 
-use super::storage::{
-    Change, CommitSteps, Conflicts, StorageError, StoredList, VersionedChange, apply_versioned,
-    corrupt, entry_id, expect_one_row, sql_id, sql_version, stored_version,
+use super::change::{Conflicts, StorageError, StoredList, VersionedChange};
+use super::sql::{
+    self, CommitSteps, Param, apply_versioned, corrupt, entry_id, for_postgres, stored_version,
 };
 
 /// The schema, one step per version; steps are only ever appended.
@@ -138,49 +139,49 @@ impl Postgres {
     /// Reads one list with its entries, idempotency keys and version.
     pub fn load(&mut self, name: &ListName) -> Result<StoredList, StorageError> {
         let Postgres { runtime, client } = self;
+        let name = &name.as_str();
         runtime.block_on(async {
             let row = client
-                .query_opt("SELECT next_id, version FROM lists WHERE name = $1", &[&name.as_str()])
+                .query_opt(&for_postgres(sql::SELECT_LIST), &[name])
                 .await?;
             let Some(row) = row else {
                 return Ok(StoredList::default());
             };
-            let next_id = entry_id(row.get(0))?;
-            let version = stored_version(row.get(1))?;
+            let (next_id, version) = (entry_id(row.get(0))?, stored_version(row.get(1))?);
             let rows = client
-                .query(
-                    "SELECT id, date, title, done, position FROM entries WHERE list = $1 ORDER BY id",
-                    &[&name.as_str()],
-                )
+                .query(&for_postgres(sql::SELECT_ENTRIES), &[name])
                 .await?;
             let mut entries = Vec::with_capacity(rows.len());
             for row in rows {
-                entries.push(Entry {
-                    id: entry_id(row.get(0))?,
-                    date: Date::parse(row.get(1)).map_err(corrupt)?,
-                    title: Title::parse(row.get(2)).map_err(corrupt)?,
-                    done: row.get(3),
-                    order: row.get(4),
-                });
+                entries.push(sql::entry(
+                    row.get(0),
+                    row.get(1),
+                    row.get(2),
+                    row.get(3),
+                    row.get(4),
+                )?);
             }
             let mut idempotency_keys = HashMap::new();
             for row in client
-                .query("SELECT key, entry_id FROM idempotency_keys WHERE list = $1", &[&name.as_str()])
+                .query(&for_postgres(sql::SELECT_KEYS), &[name])
                 .await?
             {
                 idempotency_keys.insert(row.get::<_, String>(0), entry_id(row.get(1))?);
             }
-            Ok(StoredList { list: TodoList::from_entries(next_id, entries), idempotency_keys, version })
+            let list = TodoList::from_entries(next_id, entries);
+            Ok(StoredList {
+                list,
+                idempotency_keys,
+                version,
+            })
         })
     }
 
     /// The list's version, 0 if it has no row.
     pub fn version(&mut self, name: &ListName) -> Result<u64, StorageError> {
         let Postgres { runtime, client } = self;
-        let row = runtime.block_on(client.query_opt(
-            "SELECT version FROM lists WHERE name = $1",
-            &[&name.as_str()],
-        ))?;
+        let sql = for_postgres(sql::SELECT_VERSION);
+        let row = runtime.block_on(client.query_opt(&sql, &[&name.as_str()]))?;
         row.map_or(Ok(0), |row| stored_version(row.get(0)))
     }
 
@@ -239,103 +240,29 @@ fn commit_error(error: tokio_postgres::Error) -> StorageError {
     }
 }
 
-/// The transaction's statements, for `apply_versioned`; each one blocks on the runtime.
+/// The transaction, for `apply_versioned`; each statement blocks on the runtime.
 struct Steps<'a, 't> {
     runtime: &'a Runtime,
     transaction: &'a Transaction<'t>,
 }
 
 impl CommitSteps for Steps<'_, '_> {
-    fn claim(
-        &mut self,
-        list: &ListName,
-        expected: u64,
-        new: u64,
-        next_id: Option<EntryId>,
-    ) -> Result<bool, StorageError> {
-        let (name, expected, new) = (list.as_str(), sql_version(expected)?, sql_version(new)?);
-        let next_id = next_id.map(sql_id);
-        let transaction = self.transaction;
-        self.runtime.block_on(async {
-            // Under READ COMMITTED a second node's update waits for the first's commit, then
-            // finds the version moved on and matches no row: a conflict, never a lost update.
-            let n_rows = transaction
-                .execute(
-                    "UPDATE lists SET version = $3::BIGINT, next_id = GREATEST(next_id, coalesce($4::BIGINT, next_id))
-                     WHERE name = $1 AND version = $2::BIGINT",
-                    &[&name, &expected, &new, &next_id],
-                )
-                .await?;
-            if n_rows == 1 || expected != 0 {
-                return Ok(n_rows == 1);
-            }
-            let n_rows = transaction
-                .execute(
-                    "INSERT INTO lists (name, next_id, version) VALUES ($1, coalesce($3::BIGINT, 1), $2::BIGINT)
-                     ON CONFLICT (name) DO NOTHING",
-                    &[&name, &new, &next_id],
-                )
-                .await?;
-            Ok(n_rows == 1)
-        })
-    }
-
-    fn apply(&mut self, list: &ListName, change: &Change) -> Result<(), StorageError> {
-        self.runtime
-            .block_on(apply(self.transaction, list.as_str(), change))
+    fn execute(&mut self, sql: &'static str, params: &[Param<'_>]) -> Result<u64, StorageError> {
+        let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(as_sql).collect();
+        let statement = for_postgres(sql);
+        // Under READ COMMITTED a second node's claim of a list waits for the first's commit,
+        // then finds the version moved on and matches no row: a conflict, never a lost update.
+        Ok(self
+            .runtime
+            .block_on(self.transaction.execute(&statement, &params))?)
     }
 }
 
-async fn apply(
-    transaction: &impl GenericClient,
-    name: &str,
-    change: &Change,
-) -> Result<(), StorageError> {
-    match change {
-        // The list's id counter is written once per commit, by `set_version`.
-        Change::Add {
-            entry,
-            idempotency_key,
-            ..
-        } => {
-            transaction
-                .execute(
-                    "INSERT INTO entries (list, id, date, title, done, position) VALUES ($1, $2, $3, $4, $5, $6)",
-                    &[&name, &sql_id(entry.id), &entry.date.to_string(), &entry.title.as_str(), &entry.done, &entry.order],
-                )
-                .await?;
-            if let Some(key) = idempotency_key {
-                transaction
-                    .execute(
-                        "INSERT INTO idempotency_keys (list, key, entry_id) VALUES ($1, $2, $3)",
-                        &[&name, key, &sql_id(entry.id)],
-                    )
-                    .await?;
-            }
-        }
-        Change::Update(entry) => {
-            let n_rows = transaction
-                .execute(
-                    "UPDATE entries SET date = $3, title = $4, done = $5, position = $6 WHERE list = $1 AND id = $2",
-                    &[&name, &sql_id(entry.id), &entry.date.to_string(), &entry.title.as_str(), &entry.done, &entry.order],
-                )
-                .await?;
-            expect_one_row(n_rows)?;
-        }
-        Change::Delete(id) => {
-            let n_rows = transaction
-                .execute(
-                    "DELETE FROM entries WHERE list = $1 AND id = $2",
-                    &[&name, &sql_id(*id)],
-                )
-                .await?;
-            expect_one_row(n_rows)?;
-        }
-        Change::Clear => {
-            transaction
-                .execute("DELETE FROM entries WHERE list = $1", &[&name])
-                .await?;
-        }
+fn as_sql<'a>(param: &'a Param<'_>) -> &'a (dyn ToSql + Sync) {
+    match param {
+        Param::Text(text) => text,
+        Param::Int(int) => int,
+        Param::OptionalInt(int) => int,
+        Param::Bool(value) => value,
     }
-    Ok(())
 }

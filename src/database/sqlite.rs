@@ -6,14 +6,15 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::collections::HashMap;
 
-use crate::list::{Date, Entry, EntryId, ListName, Title, TodoList};
+use rusqlite::types::{ToSqlOutput, Value};
+use rusqlite::{Connection, OptionalExtension, ToSql, TransactionBehavior, params};
 
-use super::storage::{
-    Change, CommitSteps, Conflicts, StorageError, StoredList, VersionedChange, apply_versioned,
-    corrupt, entry_id, expect_one_row, sql_id, sql_version, stored_version,
-};
+use crate::list::{EntryId, ListName, TodoList};
+
+use super::change::{Conflicts, StorageError, StoredList, VersionedChange};
+use super::sql::{self, CommitSteps, Param, apply_versioned, corrupt, entry_id, stored_version};
 
 /// The database file inside the data directory.
 pub const DATABASE_FILE: &str = "todo.sqlite3";
@@ -114,56 +115,38 @@ impl Sqlite {
     pub fn load(&mut self, name: &ListName) -> Result<StoredList, StorageError> {
         let row: Option<(i64, i64)> = self
             .connection
-            .prepare_cached("SELECT next_id, version FROM lists WHERE name = ?1")?
+            .prepare_cached(sql::SELECT_LIST)?
             .query_row([name.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))
             .optional()?;
         let Some((next_id, version)) = row else {
             return Ok(StoredList::default());
         };
-        let next_id = entry_id(next_id)?;
-        let version = stored_version(version)?;
-        let mut statement = self.connection.prepare_cached(
-            "SELECT id, date, title, done, position FROM entries WHERE list = ?1 ORDER BY id",
-        )?;
-        let rows = statement.query_map([name.as_str()], |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, bool>(3)?,
-                row.get::<_, Option<i64>>(4)?,
-            ))
-        })?;
+        let mut statement = self.connection.prepare_cached(sql::SELECT_ENTRIES)?;
+        let mut rows = statement.query([name.as_str()])?;
         let mut entries = Vec::new();
-        for row in rows {
-            let (id, date, title, done, order) = row?;
-            entries.push(Entry {
-                id: entry_id(id)?,
-                date: Date::parse(&date).map_err(corrupt)?,
-                title: Title::parse(&title).map_err(corrupt)?,
-                done,
-                order,
-            });
+        while let Some(row) = rows.next()? {
+            let (date, title): (String, String) = (row.get(1)?, row.get(2)?);
+            entries.push(sql::entry(
+                row.get(0)?,
+                &date,
+                &title,
+                row.get(3)?,
+                row.get(4)?,
+            )?);
         }
-        let idempotency_keys = self.idempotency_keys(name)?;
         Ok(StoredList {
-            list: TodoList::from_entries(next_id, entries),
-            idempotency_keys,
-            version,
+            list: TodoList::from_entries(entry_id(next_id)?, entries),
+            idempotency_keys: self.idempotency_keys(name)?,
+            version: stored_version(version)?,
         })
     }
 
-    fn idempotency_keys(
-        &self,
-        name: &ListName,
-    ) -> Result<std::collections::HashMap<String, EntryId>, StorageError> {
-        let mut statement = self
-            .connection
-            .prepare_cached("SELECT key, entry_id FROM idempotency_keys WHERE list = ?1")?;
+    fn idempotency_keys(&self, name: &ListName) -> Result<HashMap<String, EntryId>, StorageError> {
+        let mut statement = self.connection.prepare_cached(sql::SELECT_KEYS)?;
         let rows = statement.query_map([name.as_str()], |row| {
             Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
         })?;
-        let mut keys = std::collections::HashMap::new();
+        let mut keys = HashMap::new();
         for row in rows {
             let (key, id) = row?;
             keys.insert(key, entry_id(id)?);
@@ -198,7 +181,12 @@ impl Sqlite {
 
     /// The list's version, 0 if it has no row.
     pub fn version(&mut self, name: &ListName) -> Result<u64, StorageError> {
-        Ok(version_of(&self.connection, name.as_str())?.unwrap_or(0))
+        let version: Option<i64> = self
+            .connection
+            .prepare_cached(sql::SELECT_VERSION)?
+            .query_row([name.as_str()], |row| row.get(0))
+            .optional()?;
+        version.map_or(Ok(0), stored_version)
     }
 
     /// Names of lists holding entries, after `after` in byte order, at most `limit`.
@@ -224,71 +212,6 @@ impl Sqlite {
     }
 }
 
-fn apply(
-    transaction: &rusqlite::Transaction<'_>,
-    name: &ListName,
-    change: &Change,
-) -> Result<(), StorageError> {
-    let name = name.as_str();
-    match change {
-        // The list's id counter is written once per commit, by `set_version`.
-        Change::Add {
-            entry,
-            idempotency_key,
-            ..
-        } => {
-            transaction
-                .prepare_cached(
-                    "INSERT INTO entries (list, id, date, title, done, position)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?
-                .execute(params![
-                    name,
-                    sql_id(entry.id),
-                    entry.date.to_string(),
-                    entry.title.as_str(),
-                    entry.done,
-                    entry.order
-                ])?;
-            if let Some(key) = idempotency_key {
-                transaction
-                    .prepare_cached(
-                        "INSERT INTO idempotency_keys (list, key, entry_id) VALUES (?1, ?2, ?3)",
-                    )?
-                    .execute(params![name, key, sql_id(entry.id)])?;
-            }
-        }
-        Change::Update(entry) => {
-            let n_rows = transaction
-                .prepare_cached(
-                    "UPDATE entries SET date = ?3, title = ?4, done = ?5, position = ?6
-                     WHERE list = ?1 AND id = ?2",
-                )?
-                .execute(params![
-                    name,
-                    sql_id(entry.id),
-                    entry.date.to_string(),
-                    entry.title.as_str(),
-                    entry.done,
-                    entry.order
-                ])?;
-            expect_one_row(n_rows as u64)?;
-        }
-        Change::Delete(id) => {
-            let n_rows = transaction
-                .prepare_cached("DELETE FROM entries WHERE list = ?1 AND id = ?2")?
-                .execute(params![name, sql_id(*id)])?;
-            expect_one_row(n_rows as u64)?;
-        }
-        Change::Clear => {
-            transaction
-                .prepare_cached("DELETE FROM entries WHERE list = ?1")?
-                .execute([name])?;
-        }
-    }
-    Ok(())
-}
-
 /// SQLite's busy handler: sleep briefly and retry, until `BUSY_TIMEOUT` has passed.
 fn wait_for_lock(n_tries: i32) -> bool {
     let max_tries = BUSY_TIMEOUT.as_micros() / BUSY_RETRY.as_micros();
@@ -299,48 +222,32 @@ fn wait_for_lock(n_tries: i32) -> bool {
     true
 }
 
-/// The transaction's statements, for `apply_versioned`.
+/// The transaction, for `apply_versioned`.
 struct Steps<'a, 't>(&'a rusqlite::Transaction<'t>);
 
 impl CommitSteps for Steps<'_, '_> {
-    fn claim(
-        &mut self,
-        list: &ListName,
-        expected: u64,
-        new: u64,
-        next_id: Option<EntryId>,
-    ) -> Result<bool, StorageError> {
-        let (name, expected, new) = (list.as_str(), sql_version(expected)?, sql_version(new)?);
-        let next_id = next_id.map(sql_id);
-        let n_rows = self
-            .0
-            .prepare_cached(
-                "UPDATE lists SET version = ?3, next_id = max(next_id, coalesce(?4, next_id))
-                 WHERE name = ?1 AND version = ?2",
-            )?
-            .execute(params![name, expected, new, next_id])?;
-        if n_rows == 1 || expected != 0 {
-            return Ok(n_rows == 1);
-        }
-        let n_rows = self
-            .0
-            .prepare_cached(
-                "INSERT INTO lists (name, next_id, version) VALUES (?1, coalesce(?3, 1), ?2)
-                 ON CONFLICT (name) DO NOTHING",
-            )?
-            .execute(params![name, new, next_id])?;
-        Ok(n_rows == 1)
-    }
-
-    fn apply(&mut self, list: &ListName, change: &Change) -> Result<(), StorageError> {
-        apply(self.0, list, change)
+    fn execute(&mut self, sql: &'static str, params: &[Param<'_>]) -> Result<u64, StorageError> {
+        let mut statement = self.0.prepare_cached(sql)?;
+        let n_rows = statement.execute(rusqlite::params_from_iter(params))?;
+        Ok(n_rows as u64)
     }
 }
 
-fn version_of(connection: &Connection, name: &str) -> Result<Option<u64>, StorageError> {
-    let version: Option<i64> = connection
-        .prepare_cached("SELECT version FROM lists WHERE name = ?1")?
-        .query_row([name], |row| row.get(0))
-        .optional()?;
-    version.map(stored_version).transpose()
+impl ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match *self {
+            Param::Text(text) => ToSqlOutput::from(text),
+            Param::Int(int) => ToSqlOutput::from(int),
+            Param::OptionalInt(int) => {
+                int.map_or(ToSqlOutput::Owned(Value::Null), ToSqlOutput::from)
+            }
+            Param::Bool(value) => ToSqlOutput::from(value),
+        })
+    }
+}
+
+impl From<rusqlite::Error> for StorageError {
+    fn from(error: rusqlite::Error) -> StorageError {
+        StorageError::Backend(error.to_string())
+    }
 }

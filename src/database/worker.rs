@@ -16,7 +16,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::list::ListName;
 
 use super::DatabaseStats;
-use super::storage::{Change, Conflicts, Storage, StorageError, StoredList, VersionedChange};
+use super::change::{Change, Conflicts, StorageError, StoredList, VersionedChange};
+use super::storage::Storage;
 use crate::config::DatabaseConfig;
 
 /// How many messages may wait for one worker; past this, list actors wait to send.

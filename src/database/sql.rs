@@ -1,0 +1,254 @@
+//! The SQL both backends run, written once, and the one commit path they share.
+//!
+//! Statements use SQLite's numbered placeholders (`?1`); PostgreSQL gets them as `$1` through
+//! `for_postgres`. Only the statements whose dialects differ (migrations, collation) live in
+//! the backends.
+
+use std::collections::BTreeMap;
+
+use crate::list::{Date, Entry, EntryId, ListName, Title};
+
+use super::change::{Change, Conflicts, StorageError, VersionedChange};
+
+/// A list's id counter and version.
+pub const SELECT_LIST: &str = "SELECT next_id, version FROM lists WHERE name = ?1";
+/// A list's version.
+pub const SELECT_VERSION: &str = "SELECT version FROM lists WHERE name = ?1";
+/// A list's entries, in id order; columns as `entry` reads them.
+pub const SELECT_ENTRIES: &str =
+    "SELECT id, date, title, done, position FROM entries WHERE list = ?1 ORDER BY id";
+/// A list's idempotency keys and the entry each created.
+pub const SELECT_KEYS: &str = "SELECT key, entry_id FROM idempotency_keys WHERE list = ?1";
+/// A new entry: list, id, date, title, done, position.
+pub const INSERT_ENTRY: &str = "INSERT INTO entries (list, id, date, title, done, position)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+/// A changed entry, with the same parameters as `INSERT_ENTRY`.
+pub const UPDATE_ENTRY: &str = "UPDATE entries SET date = ?3, title = ?4, done = ?5, position = ?6
+     WHERE list = ?1 AND id = ?2";
+/// One entry gone: list, id.
+pub const DELETE_ENTRY: &str = "DELETE FROM entries WHERE list = ?1 AND id = ?2";
+/// Every entry of a list gone.
+pub const DELETE_ENTRIES: &str = "DELETE FROM entries WHERE list = ?1";
+/// An idempotency key: list, key, entry id.
+pub const INSERT_KEY: &str =
+    "INSERT INTO idempotency_keys (list, key, entry_id) VALUES (?1, ?2, ?3)";
+/// The compare-and-set of `CommitSteps::claim` on an existing row: name, expected version, new
+/// version, and the id counter after the commit's adds (or NULL).
+pub const CLAIM_LIST: &str = "UPDATE lists SET version = ?3,
+         next_id = CASE WHEN ?4 > next_id THEN ?4 ELSE next_id END
+     WHERE name = ?1 AND version = ?2";
+/// The claim of a list with no row yet: name, new version, id counter (or NULL).
+pub const CREATE_LIST: &str = "INSERT INTO lists (name, next_id, version)
+     VALUES (?1, coalesce(CAST(?3 AS BIGINT), 1), ?2)
+     ON CONFLICT (name) DO NOTHING";
+
+/// A statement with PostgreSQL's placeholders (`$1` for `?1`); no statement here has a `?`
+/// anywhere else.
+pub fn for_postgres(sql: &str) -> String {
+    sql.replace('?', "$")
+}
+
+/// An entry from the columns of `SELECT_ENTRIES`, checked.
+pub fn entry(
+    id: i64,
+    date: &str,
+    title: &str,
+    done: bool,
+    position: Option<i64>,
+) -> Result<Entry, StorageError> {
+    Ok(Entry {
+        id: entry_id(id)?,
+        date: Date::parse(date).map_err(corrupt)?,
+        title: Title::parse(title).map_err(corrupt)?,
+        done,
+        order: position,
+    })
+}
+
+/// One open transaction of a backend, for `apply_versioned`: the only thing a backend must
+/// provide to commit.
+pub trait CommitSteps {
+    /// Runs one statement of the SQL above with its parameters; returns the rows changed.
+    fn execute(&mut self, sql: &'static str, params: &[Param<'_>]) -> Result<u64, StorageError>;
+}
+
+/// A statement parameter, typed the way both backends bind it.
+#[derive(Debug, Clone, Copy)]
+pub enum Param<'a> {
+    /// Text.
+    Text(&'a str),
+    /// An integer.
+    Int(i64),
+    /// An integer or NULL.
+    OptionalInt(Option<i64>),
+    /// A boolean.
+    Bool(bool),
+}
+
+/// Applies one change to the entry rows of `list`: the statements of a change, once for
+/// every backend.
+fn apply(
+    steps: &mut impl CommitSteps,
+    list: &ListName,
+    change: &Change,
+) -> Result<(), StorageError> {
+    let name = Param::Text(list.as_str());
+    match change {
+        // The list's id counter is written once per commit, by `claim`.
+        Change::Add {
+            entry,
+            idempotency_key,
+            ..
+        } => {
+            let date = entry.date.to_string();
+            steps.execute(INSERT_ENTRY, &entry_params(name, entry, &date))?;
+            if let Some(key) = idempotency_key {
+                let key = [name, Param::Text(key), Param::Int(sql_id(entry.id))];
+                steps.execute(INSERT_KEY, &key)?;
+            }
+        }
+        Change::Update(entry) => {
+            let date = entry.date.to_string();
+            let n_rows = steps.execute(UPDATE_ENTRY, &entry_params(name, entry, &date))?;
+            expect_one_row(n_rows)?;
+        }
+        Change::Delete(id) => {
+            let n_rows = steps.execute(DELETE_ENTRY, &[name, Param::Int(sql_id(*id))])?;
+            expect_one_row(n_rows)?;
+        }
+        Change::Clear => {
+            steps.execute(DELETE_ENTRIES, &[name])?;
+        }
+    }
+    Ok(())
+}
+
+/// The parameters of `INSERT_ENTRY` and `UPDATE_ENTRY`.
+fn entry_params<'a>(name: Param<'a>, entry: &'a Entry, date: &'a str) -> [Param<'a>; 6] {
+    [
+        name,
+        Param::Int(sql_id(entry.id)),
+        Param::Text(date),
+        Param::Text(entry.title.as_str()),
+        Param::Bool(entry.done),
+        Param::OptionalInt(entry.order),
+    ]
+}
+
+/// Compare-and-set on a list's row: if its version is `expected` (0 and no row for a new
+/// list), sets it to `new` and raises its id counter to `next_id`, and returns true; otherwise
+/// changes nothing and returns false. On PostgreSQL this also locks the row until the commit,
+/// so nodes writing one list take turns.
+fn claim(
+    steps: &mut impl CommitSteps,
+    list: &ListName,
+    expected: u64,
+    new: u64,
+    next_id: Option<EntryId>,
+) -> Result<bool, StorageError> {
+    let name = Param::Text(list.as_str());
+    let (expected, new) = (sql_version(expected)?, sql_version(new)?);
+    let next_id = Param::OptionalInt(next_id.map(sql_id));
+    let params = [name, Param::Int(expected), Param::Int(new), next_id];
+    let n_rows = steps.execute(CLAIM_LIST, &params)?;
+    if n_rows == 1 || expected != 0 {
+        return Ok(n_rows == 1);
+    }
+    let n_rows = steps.execute(CREATE_LIST, &[name, Param::Int(new), next_id])?;
+    Ok(n_rows == 1)
+}
+
+/// What one commit does to one list's row.
+struct ListPlan {
+    /// The version the list's first write expects.
+    expected: u64,
+    /// How many of the commit's writes are for this list.
+    n_changes: u64,
+    /// The list's id counter after its adds, if it has any.
+    next_id: Option<EntryId>,
+}
+
+/// Applies `changes` through `steps` with a compare-and-set on each list's version: the one
+/// code path that makes several nodes on one database safe, on every backend. Each list's row
+/// is claimed once per commit, in name order so that two nodes never deadlock; the changes of
+/// lists whose version moved on are skipped and returned as conflicts.
+pub fn apply_versioned(
+    steps: &mut impl CommitSteps,
+    changes: &[VersionedChange<'_>],
+) -> Result<Conflicts, StorageError> {
+    let mut plans: BTreeMap<&ListName, ListPlan> = BTreeMap::new();
+    for change in changes {
+        let plan = plans.entry(change.list).or_insert(ListPlan {
+            expected: change.expected_version,
+            n_changes: 0,
+            next_id: None,
+        });
+        // An actor's writes follow one another, so within a list the chain never breaks; if
+        // it does, memory and storage disagree and nothing may commit.
+        if change.expected_version != plan.expected + plan.n_changes {
+            return Err(StorageError::Diverged);
+        }
+        plan.n_changes += 1;
+        if let Change::Add { next_id, .. } = change.change {
+            plan.next_id = plan.next_id.max(Some(*next_id));
+        }
+    }
+    let mut conflicts = Conflicts::new();
+    for (list, plan) in &plans {
+        if !claim(
+            steps,
+            list,
+            plan.expected,
+            plan.expected + plan.n_changes,
+            plan.next_id,
+        )? {
+            conflicts.insert((*list).clone());
+        }
+    }
+    for change in changes {
+        if !conflicts.contains(change.list) {
+            apply(steps, change.list, change.change)?;
+        }
+    }
+    Ok(conflicts)
+}
+
+/// An id as both backends store it.
+fn sql_id(id: EntryId) -> i64 {
+    i64::try_from(id.get())
+        .expect("ids and counters stay at or below EntryId::MAX + 1, which fits in i64")
+}
+
+/// A stored id, checked.
+pub fn entry_id(id: i64) -> Result<EntryId, StorageError> {
+    u64::try_from(id)
+        .ok()
+        .and_then(EntryId::new)
+        .ok_or_else(|| StorageError::Corrupt(format!("entry id {id} is not positive")))
+}
+
+/// A stored list version, checked.
+pub fn stored_version(version: i64) -> Result<u64, StorageError> {
+    u64::try_from(version)
+        .map_err(|_| StorageError::Corrupt(format!("list version {version} is negative")))
+}
+
+/// A version as both backends store it.
+fn sql_version(version: u64) -> Result<i64, StorageError> {
+    i64::try_from(version)
+        .map_err(|_| StorageError::Corrupt(format!("list version {version} overflows")))
+}
+
+/// An update or delete of an entry the list holds must touch exactly one row; anything else
+/// means memory and storage disagree, and the group must not commit.
+fn expect_one_row(n_rows: u64) -> Result<(), StorageError> {
+    match n_rows {
+        1 => Ok(()),
+        _ => Err(StorageError::Diverged),
+    }
+}
+
+/// A stored value that does not validate.
+pub fn corrupt(error: impl std::fmt::Display) -> StorageError {
+    StorageError::Corrupt(error.to_string())
+}
