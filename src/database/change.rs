@@ -22,6 +22,10 @@ pub enum StorageError {
     /// not follow one another); nothing of the group was applied.
     #[error("memory and storage disagree; nothing was applied")]
     Diverged,
+    /// An earlier write of the same list failed or conflicted and the list has not been
+    /// reloaded since, so this write was not applied.
+    #[error("an earlier write of this list failed; this one was not applied")]
+    Refused,
     /// Storage panicked; the worker reopens its connection.
     #[error("storage panicked")]
     Panicked,

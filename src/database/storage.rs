@@ -83,9 +83,4 @@ impl Storage {
             Storage::Postgres(postgres) => postgres.is_broken(),
         }
     }
-
-    /// Whether other nodes may write the same lists, so a read must check the list's version.
-    pub fn is_shared(&self) -> bool {
-        matches!(self, Storage::Postgres(_))
-    }
 }

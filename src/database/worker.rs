@@ -6,6 +6,7 @@
 //! group. It knows nothing of replies or of list state. It runs on its own OS thread because
 //! storage calls block.
 
+use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,8 +29,9 @@ pub const WORKER_QUEUE_CAPACITY: usize = 4_096;
 const RESTART_BACKOFF: Duration = Duration::from_millis(500);
 
 /// What a write's group did with it: `Ok` once committed; `Err(Conflict)` when its list's
-/// version had moved on, so nothing of the list was applied; `Err(OutcomeUnknown)` when the
-/// commit failed at a point where it may already be durable; any other error means not stored.
+/// version had moved on, and `Err(Refused)` when an earlier write of its list had failed, so
+/// nothing of it was applied; `Err(OutcomeUnknown)` when the commit failed at a point where it
+/// may already be durable; any other error means not stored.
 pub type WriteOutcome = Result<(), StorageError>;
 
 /// A change to store, and where to report its outcome.
@@ -76,8 +78,8 @@ pub enum WorkerMessage {
 #[derive(Clone)]
 pub struct WorkerHandle {
     sender: mpsc::Sender<WorkerMessage>,
-    /// Bumped each time the worker drops a connection whose last commit had an unknown
-    /// outcome (or that panicked): lists loaded before may differ from what storage holds now.
+    /// Bumped each time the worker drops its connection (an unknown commit outcome, a panic,
+    /// a lost PostgreSQL connection): lists loaded before may differ from what storage holds.
     generation: Arc<AtomicU64>,
 }
 
@@ -107,6 +109,7 @@ impl WorkerHandle {
                             generation: worker_generation,
                             last_restart: None,
                             uncheckpointed: 0,
+                            refused: HashSet::new(),
                         };
                         actor.run(inbox);
                     }
@@ -146,6 +149,9 @@ struct WorkerActor {
     last_restart: Option<Instant>,
     /// Writes committed since the last checkpoint (SQLite), to keep the WAL bounded.
     uncheckpointed: usize,
+    /// Lists whose write failed or conflicted, whose later writes are refused until the list
+    /// is loaded again.
+    refused: HashSet<ListName>,
 }
 
 impl WorkerActor {
@@ -177,6 +183,8 @@ impl WorkerActor {
     fn handle_read(&mut self, message: WorkerMessage) {
         match message {
             WorkerMessage::Load { list, respond_to } => {
+                // The actor reloads only once every write it sent has its outcome.
+                self.refused.remove(&list);
                 let _ = respond_to.send(self.with_storage(|storage| storage.load(&list)));
             }
             WorkerMessage::ListNames {
@@ -200,25 +208,44 @@ impl WorkerActor {
     }
 
     /// Commits the group's writes in one transaction, then reports each write's outcome.
+    /// A list whose write failed or conflicted has its later writes refused until it is
+    /// loaded again: they were made on memory that storage does not hold, and a version check
+    /// alone could let one through after another writer made the same number of writes.
     fn flush(&mut self, group: &mut Vec<Write>) {
         if group.is_empty() {
             return;
         }
+        let refused: Vec<bool> = group
+            .iter()
+            .map(|write| self.refused.contains(&write.list))
+            .collect();
         let changes: Vec<VersionedChange<'_>> = group
             .iter()
-            .map(|write| VersionedChange {
+            .zip(&refused)
+            .filter(|(_, refused)| !**refused)
+            .map(|(write, _)| VersionedChange {
                 list: &write.list,
                 expected_version: write.expected_version,
                 change: &write.change,
             })
             .collect();
-        let outcome = self.commit(&changes);
+        let outcome = match changes.is_empty() {
+            true => Ok(Conflicts::new()),
+            false => self.commit(&changes),
+        };
         drop(changes);
         if let Err(StorageError::OutcomeUnknown(_)) = &outcome {
             self.forget_connection();
         }
-        for write in group.drain(..) {
-            let _ = write.respond_to.send(write_outcome(&write.list, &outcome));
+        for (write, refused) in group.drain(..).zip(refused) {
+            let outcome = match refused {
+                true => Err(StorageError::Refused),
+                false => write_outcome(&write.list, &outcome),
+            };
+            if outcome.is_err() {
+                self.refused.insert(write.list.clone());
+            }
+            let _ = write.respond_to.send(outcome);
         }
     }
 
@@ -272,8 +299,9 @@ impl WorkerActor {
     /// and sees what recovery sees, and the generation tells every list of this worker to
     /// reload before its next request.
     fn forget_connection(&mut self) {
-        self.storage = None;
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        if self.storage.take().is_some() {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
     }
 
     /// Runs `operation` on the connection, reopening it first if it was lost or an earlier

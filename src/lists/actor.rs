@@ -50,7 +50,8 @@ struct Loaded {
 /// A write handed to the database whose outcome has not arrived yet.
 struct PendingWrite {
     outcome: oneshot::Receiver<WriteOutcome>,
-    /// What was sent, applied to the committed list once it commits.
+    /// What was sent: the entry an add or update answers with, and what a repeated
+    /// idempotency key looks for.
     change: Change,
     /// The request, kept for its reply and for one retry after a conflict.
     request: Request,
@@ -265,6 +266,9 @@ impl ListActor {
             unreachable!("dispatch sends only updates here")
         };
         let (id, changes) = (*id, changes.clone());
+        if self.removed_in_flight(id) {
+            return self.after_writes_settle(request, retried).await;
+        }
         let updated = self.shared.write(|list| {
             let Some(before) = list.entry(id).cloned() else {
                 return (Err(ListError::NotFound(id)), None);
@@ -285,6 +289,9 @@ impl ListActor {
             unreachable!("dispatch sends only deletes here")
         };
         let id = *id;
+        if self.removed_in_flight(id) {
+            return self.after_writes_settle(request, retried).await;
+        }
         let deleted = self.shared.write(|list| match list.delete_entry(id) {
             Ok(before) => (Ok(()), Some(Undo::Replaced(before))),
             Err(error) => (Err(error), None),
@@ -299,6 +306,23 @@ impl ListActor {
         self.shared
             .write(|list| ((), Some(Undo::Cleared(list.clear()))));
         self.write(Change::Clear, request, retried).await;
+    }
+
+    /// Whether entry `id` is committed but gone from the working list: a write still in flight
+    /// deleted it. Answering "not found" now would reveal that write before it is durable.
+    fn removed_in_flight(&self, id: EntryId) -> bool {
+        !self.pending.is_empty()
+            && self
+                .shared
+                .read_any(|committed| committed.entry(id).is_some())
+            && self.shared.working(|list| list.entry(id).is_none())
+    }
+
+    /// Runs a request once every write in flight has its outcome: the rare request whose
+    /// answer depends on one of them.
+    async fn after_writes_settle(&mut self, request: Request, retried: bool) {
+        self.settle_all().await;
+        Box::pin(self.dispatch(request, retried)).await;
     }
 
     /// Hands a change, already applied to the working list, to the database, and keeps the
@@ -341,15 +365,39 @@ impl ListActor {
                 self.diverged = true;
                 self.shared.mark_stale();
                 match error {
-                    // Another node wrote first (or an earlier write of this list failed): this
-                    // one was not applied, and runs once more on the reloaded list.
-                    StorageError::Conflict if !write.retried => {
-                        fail_all(write.replays, StorageError::Conflict.into());
-                        self.retries.push(write.request);
+                    // Another writer changed the list first, or an earlier write of it failed:
+                    // this one was not applied, and runs once more on the reloaded list.
+                    StorageError::Conflict | StorageError::Refused if !write.retried => {
+                        self.retry(write)
                     }
                     error => write.fail(error.into()),
                 }
             }
+        }
+    }
+
+    /// Keeps a write that was not applied to run once more after the reload, with the
+    /// idempotent repeats that wait for it, which then find it in flight again.
+    fn retry(&mut self, write: PendingWrite) {
+        let repeat = match &write.request {
+            Request::AddEntry {
+                entry,
+                idempotency_key,
+                ..
+            } => Some((entry.clone(), idempotency_key.clone())),
+            _ => None,
+        };
+        self.retries.push(write.request);
+        let Some((entry, idempotency_key)) = repeat else {
+            return;
+        };
+        for respond_to in write.replays {
+            let (entry, idempotency_key) = (entry.clone(), idempotency_key.clone());
+            self.retries.push(Request::AddEntry {
+                entry,
+                idempotency_key,
+                respond_to,
+            });
         }
     }
 
@@ -364,7 +412,7 @@ impl ListActor {
             if !self.diverged {
                 return;
             }
-            self.recover().await;
+            Box::pin(self.recover()).await;
         }
     }
 
@@ -376,6 +424,10 @@ impl ListActor {
         match self.loaded().await {
             Ok(()) => {
                 for request in retries {
+                    if request.caller_left() {
+                        self.context.stats.skipped.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
                     self.dispatch(request, true).await;
                 }
             }
@@ -391,14 +443,16 @@ impl ListActor {
     /// connection after an unknown outcome, and on shared storage reloaded if another node
     /// wrote since.
     async fn fresh(&mut self) -> Result<(), StorageError> {
-        let generation = self.context.database.generation(&self.name);
-        if self
-            .state
-            .as_ref()
-            .is_some_and(|state| state.generation != generation)
-        {
+        let outdated = |actor: &ListActor| {
+            let generation = actor.context.database.generation(&actor.name);
+            (actor.state.as_ref()).is_some_and(|state| state.generation != generation)
+        };
+        if outdated(self) {
+            // Settling may itself reload (after a failed write); reload only if it did not.
             self.settle_all().await;
-            self.state = None;
+            if outdated(self) {
+                self.state = None;
+            }
         }
         match self.context.database.is_shared() {
             true => self.refresh().await,
@@ -591,7 +645,16 @@ mod tests {
         };
         cache.cast(&name("x"), command).unwrap();
 
-        // The mailbox is in order: these reads run after both writes were handed over.
+        // The mailbox is in order: once this call through the actor is answered, both writes
+        // were handed over. Reads then skip the mailbox.
+        let missing = EntryId::new(99).unwrap();
+        let barrier = cache
+            .update_entry(&name("x"), missing, Changes::default())
+            .await;
+        assert!(
+            matches!(barrier, Err(RequestError::NotFound(_))),
+            "{barrier:?}"
+        );
         assert_eq!(titles(&app, "x").await, ["kept"]);
         let second = cache.entry(&name("x"), EntryId::new(2).unwrap()).await;
         assert!(
@@ -699,6 +762,99 @@ mod tests {
         assert_eq!(first.entry, repeat.entry);
         assert_ne!(first.replayed, repeat.replayed, "one created, one replayed");
         assert_eq!(titles(&app, "x").await, ["Dentist"]);
+        app.shutdown().await;
+    }
+
+    /// Another writer makes as many writes as a write the worker refused: the actor's next
+    /// write, queued behind it, would pass the version check, so the worker refuses it too, and
+    /// both run again, in their order, on the reloaded list.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_queued_behind_a_conflict_are_refused_and_retried_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = start_with_one_worker(dir.path()).await;
+        let cache = app.cache().clone();
+        cache
+            .add_entry(&name("x"), entry("2018-12-19", "a"), None)
+            .await
+            .unwrap();
+        let blocker = other_connection(dir.path());
+        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let clear = tokio::spawn({
+            let cache = cache.clone();
+            async move { cache.clear(&name("x")).await }
+        });
+        // Let the worker take the clear and stall on the lock, so the add is a later group.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let add = tokio::spawn({
+            let cache = cache.clone();
+            async move {
+                cache
+                    .add_entry(&name("x"), entry("2018-12-19", "b"), None)
+                    .await
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        blocker
+            .execute_batch(
+                "UPDATE entries SET title = 'theirs' WHERE list = 'x' AND id = 1;
+                 UPDATE lists SET version = version + 1 WHERE name = 'x';
+                 COMMIT;",
+            )
+            .unwrap();
+        clear
+            .await
+            .unwrap()
+            .expect("the clear is retried and stored");
+        add.await
+            .unwrap()
+            .expect("the add is retried after the clear and stored");
+        assert_eq!(
+            titles(&app, "x").await,
+            ["b"],
+            "the clear came first, then the add"
+        );
+        app.shutdown().await;
+    }
+
+    /// An update of an entry that a delete still in flight removed waits for that delete's
+    /// outcome, so its "not found" never reveals a delete that might fail.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn not_found_is_not_answered_before_the_delete_behind_it_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = start_with_one_worker(dir.path()).await;
+        let cache = app.cache().clone();
+        cache
+            .add_entry(&name("x"), entry("2018-12-19", "a"), None)
+            .await
+            .unwrap();
+        let first = EntryId::new(1).unwrap();
+        let blocker = other_connection(dir.path());
+        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let delete = tokio::spawn({
+            let cache = cache.clone();
+            async move { cache.delete_entry(&name("x"), first).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let update = tokio::spawn({
+            let cache = cache.clone();
+            async move {
+                cache
+                    .update_entry(&name("x"), first, Changes::default())
+                    .await
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(
+            !update.is_finished(),
+            "the update waits for the delete's outcome"
+        );
+        blocker.execute_batch("COMMIT").unwrap();
+        delete.await.unwrap().expect("the delete is stored");
+        let update = update.await.unwrap();
+        assert!(
+            matches!(update, Err(RequestError::NotFound(_))),
+            "{update:?}"
+        );
         app.shutdown().await;
     }
 }

@@ -63,6 +63,13 @@ impl SharedList {
         }
     }
 
+    /// Runs `read` on the list with every write in flight applied (`false` before the load).
+    pub(super) fn working(&self, read: impl FnOnce(&TodoList) -> bool) -> bool {
+        self.read_lock()
+            .as_ref()
+            .is_some_and(|state| read(&state.list))
+    }
+
     /// Replaces the state with a list just loaded from storage, with nothing uncommitted.
     pub(super) fn publish(&self, list: TodoList, generation: u64) {
         *self.write_lock() = Some(State {
@@ -99,8 +106,8 @@ impl SharedList {
         }
     }
 
-    // A panic never happens while the lock is held (no user code runs under it), so a
-    // poisoned lock still guards a consistent list.
+    // Only the list's own operations and copies run under the lock, and they do not panic on
+    // any input, so a poisoned lock still guards a consistent list.
     fn read_lock(&self) -> RwLockReadGuard<'_, Option<State>> {
         self.state
             .read()
