@@ -83,13 +83,29 @@ impl FromStr for ListName {
     }
 }
 
-/// The title of an entry: 1 to 1,000 characters, none of them a control character.
+/// The title of an entry: 1 to 1,000 characters, not all blank, with no control characters
+/// and no line or paragraph separators (U+2028, U+2029), which would split the book's lines.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Title(String);
 
 impl Title {
-    /// Validates `title` as an entry title.
+    /// Validates `title` as a new entry title.
     pub fn parse(title: &str) -> Result<Title, ValidationError> {
+        if title.chars().all(char::is_whitespace) && !title.is_empty() {
+            return Err(ValidationError::Title("must not be blank".into()));
+        }
+        if title.contains(['\u{2028}', '\u{2029}']) {
+            return Err(ValidationError::Title(
+                "line and paragraph separators are not allowed".into(),
+            ));
+        }
+        Title::stored(title)
+    }
+
+    /// Accepts a title read back from storage under the rules it was first written with, so
+    /// titles stored by an earlier version (before blank titles and separators were refused)
+    /// stay readable.
+    pub fn stored(title: &str) -> Result<Title, ValidationError> {
         let n_chars = title.chars().count();
         if n_chars == 0 || n_chars > MAX_TITLE_CHARS {
             return Err(ValidationError::Title(format!(
@@ -179,10 +195,13 @@ impl EntryId {
         (1..=Self::MAX.0).contains(&id).then_some(EntryId(id))
     }
 
-    /// Parses a positive decimal id.
+    /// Parses a positive decimal id, written the one way ids are written: digits only, no sign,
+    /// no leading zero (so `01` is not another name for entry 1).
     pub fn parse(text: &str) -> Result<EntryId, ValidationError> {
-        text.parse::<u64>()
-            .ok()
+        let canonical = text.bytes().all(|byte| byte.is_ascii_digit()) && !text.starts_with('0');
+        canonical
+            .then(|| text.parse::<u64>().ok())
+            .flatten()
             .and_then(EntryId::new)
             .ok_or_else(|| ValidationError::EntryId(text.to_owned()))
     }
@@ -574,11 +593,17 @@ mod tests {
             ("", false),
             ("tab\there", false),
             ("line\nbreak", false),
+            ("   ", false),
+            ("\u{3000}", false),
+            (" padded ", true),
+            ("line\u{2028}separator", false),
+            ("paragraph\u{2029}separator", false),
             (long.as_str(), false),
             (&long[..1_000], true),
         ] {
             check(Title::parse, input, ok);
         }
+        check(Title::stored, "   ", true);
     }
 
     #[test]
@@ -589,6 +614,10 @@ mod tests {
             ("-1", false),
             ("x", false),
             ("", false),
+            ("01", false),
+            ("+1", false),
+            (" 1", false),
+            ("10", true),
         ] {
             check(EntryId::parse, input, ok);
         }

@@ -59,7 +59,7 @@ pub fn entry(
     Ok(Entry {
         id: entry_id(id)?,
         date: Date::parse(date).map_err(corrupt)?,
-        title: Title::parse(title).map_err(corrupt)?,
+        title: Title::stored(title).map_err(corrupt)?,
         done,
         order: position,
     })

@@ -46,7 +46,7 @@ pub struct NewEntryBody {
     /// The day the entry is for, as `YYYY-MM-DD`.
     #[schema(format = Date, example = "2018-12-19")]
     pub date: String,
-    /// What is to be done: 1 to 1,000 characters, no control characters.
+    /// What is to be done: 1 to 1,000 characters, not all blank, no control characters or line and paragraph separators (U+2028, U+2029).
     #[schema(min_length = 1, max_length = 1000, example = "Dentist")]
     pub title: String,
     /// Whether it is already done; false when absent.
@@ -72,7 +72,7 @@ impl TryFrom<NewEntryBody> for NewEntry {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EntryPatch {
-    /// A new title: 1 to 1,000 characters, no control characters.
+    /// A new title: 1 to 1,000 characters, not all blank, no control characters or line and paragraph separators (U+2028, U+2029).
     #[schema(min_length = 1, max_length = 1000)]
     pub title: Option<String>,
     /// A new date, as `YYYY-MM-DD`.

@@ -25,7 +25,7 @@ pub struct BookParams {
     /// The date, as `YYYY-MM-DD`.
     #[param(format = Date)]
     date: Option<String>,
-    /// The title (only for `add_entry`): 1 to 1,000 characters, no control characters.
+    /// The title (only for `add_entry`): 1 to 1,000 characters, not all blank, no control characters or line and paragraph separators (U+2028, U+2029).
     #[param(max_length = 1000)]
     title: Option<String>,
     /// `true` makes `add_entry` a cast: 202 once queued, not yet stored.

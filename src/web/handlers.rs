@@ -200,10 +200,13 @@ pub async fn delete_list(
 pub async fn healthz(State(state): State<AppState>) -> Result<Json<HealthBody>, ApiError> {
     match state.cache.database().ping().await {
         Ok(()) => Ok(Json(HealthBody { status: "ok" })),
-        Err(error) => Err(ApiError::unavailable(
-            "storage_unavailable",
-            error.to_string(),
-        )),
+        Err(error) => {
+            tracing::warn!(%error, "health check: storage does not answer");
+            Err(ApiError::unavailable(
+                "storage_unavailable",
+                "storage does not answer",
+            ))
+        }
     }
 }
 

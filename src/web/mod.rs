@@ -5,6 +5,7 @@
 
 pub mod body;
 pub mod book;
+mod edge;
 pub mod error;
 pub mod handlers;
 pub mod metrics;
@@ -110,9 +111,11 @@ pub fn router(state: AppState, config: &WebConfig) -> Router {
     routes
         .fallback(|| async { ApiError::no_route() })
         .layer(middleware::map_response(json_for_bare_errors))
+        .layer(middleware::from_fn(edge::utf8_query))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(overload)
         .layer(cors())
+        .layer(middleware::map_response(edge::nosniff))
         .with_state(state)
 }
 

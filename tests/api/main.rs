@@ -4,6 +4,7 @@
 
 mod book;
 mod cli;
+mod edge;
 mod helpers;
 mod json_api;
 mod limits;

@@ -1,0 +1,67 @@
+//! What every request and response passes through at the edge, whatever its route: a query
+//! string must decode to UTF-8 (axum's `Query` would replace bad bytes with U+FFFD and store
+//! them), and every response tells browsers not to guess its content type.
+
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use percent_encoding::percent_decode;
+
+use super::error::ApiError;
+
+/// Refuses a request whose query string has a name or value that is not UTF-8 once decoded.
+pub async fn utf8_query(request: Request, next: Next) -> Response {
+    let valid = request.uri().query().is_none_or(decodes_to_utf8);
+    match valid {
+        true => next.run(request).await,
+        false => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_utf8",
+            "the query string is not UTF-8 once percent-decoded",
+        )
+        .into_response(),
+    }
+}
+
+/// Adds `X-Content-Type-Options: nosniff`, so a browser never reads a JSON or text answer as
+/// something else.
+pub async fn nosniff(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// Whether every `name=value` pair of a form-encoded query decodes to UTF-8.
+fn decodes_to_utf8(query: &str) -> bool {
+    query.split(['&', '=']).all(|part| {
+        let bytes: Vec<u8> = part
+            .bytes()
+            .map(|byte| if byte == b'+' { b' ' } else { byte })
+            .collect();
+        let decoded: Vec<u8> = percent_decode(&bytes).collect();
+        std::str::from_utf8(&decoded).is_ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decodes_to_utf8;
+
+    #[test]
+    fn only_queries_that_decode_to_utf8_pass() {
+        for (query, ok) in [
+            ("list=bob&date=2018-12-19&title=Dentist", true),
+            ("title=caf%C3%A9", true),
+            ("title=a+b%20c", true),
+            ("title=%E2%80", false),
+            ("title=%C3%28", false),
+            ("%FF=x", false),
+            ("title=100%", true),
+        ] {
+            assert_eq!(decodes_to_utf8(query), ok, "{query}");
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! What every route gets at the edge: `nosniff` on every answer, and bad bytes, blank titles,
+//! line separators and non-canonical ids refused with a 400 that stores nothing.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{assert_error, header, spawn_app};
+
+#[tokio::test]
+async fn every_answer_says_nosniff() {
+    let app = spawn_app().await;
+    app.add("l", "2018-12-19", "Dentist").await;
+    for path in [
+        "/lists/l/entries",
+        "/entries?list=l&date=2018-12-19",
+        "/nope",
+        "/lists/l/entries/x",
+    ] {
+        let response = app.get(path).await;
+        assert_eq!(
+            header(&response, "x-content-type-options"),
+            "nosniff",
+            "{path}"
+        );
+    }
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_bytes_blank_titles_separators_and_padded_ids_are_refused() {
+    let app = spawn_app().await;
+    app.add("l", "2018-12-19", "Dentist").await;
+    for (path, code) in [
+        (
+            "/add_entry?list=l&date=2018-12-19&title=%C3%28",
+            "invalid_utf8",
+        ),
+        (
+            "/add_entry?list=l&date=2018-12-19&title=%20%20",
+            "invalid_title",
+        ),
+        (
+            "/add_entry?list=l&date=2018-12-19&title=a%E2%80%A8b",
+            "invalid_title",
+        ),
+    ] {
+        let response = app.request(Method::POST, path).send().await.unwrap();
+        assert_error(response, StatusCode::BAD_REQUEST, code).await;
+    }
+    let response = app.get("/entries?list=%FF&date=2018-12-19").await;
+    assert_error(response, StatusCode::BAD_REQUEST, "invalid_utf8").await;
+    let blank = app
+        .post_json(
+            "/lists/l/entries",
+            &json!({"date": "2018-12-19", "title": " \t "}),
+        )
+        .await;
+    assert_error(blank, StatusCode::BAD_REQUEST, "invalid_title").await;
+    for path in [
+        "/lists/l/entries/01",
+        "/lists/l/entries/+1",
+        "/lists/l/todos/001",
+    ] {
+        assert_error(app.get(path).await, StatusCode::BAD_REQUEST, "invalid_id").await;
+    }
+    let entries = app.get_json("/lists/l/entries").await;
+    assert_eq!(
+        entries.as_array().map(Vec::len),
+        Some(1),
+        "nothing was stored: {entries}"
+    );
+    app.shutdown().await;
+}
