@@ -338,9 +338,9 @@ async fn shutdown_signal() {
     }
 }
 
-/// Runs one client subcommand, printing its result on stdout.
-pub async fn run_client(command: CliCommand) -> anyhow::Result<()> {
-    match command {
+/// Runs one client subcommand and returns what it prints on stdout.
+pub async fn run_client(command: CliCommand) -> anyhow::Result<String> {
+    let output = match command {
         CliCommand::Serve(_) => unreachable!("main runs serve itself"),
         CliCommand::Bench(_) => unreachable!("main runs bench itself"),
         CliCommand::Add {
@@ -352,7 +352,7 @@ pub async fn run_client(command: CliCommand) -> anyhow::Result<()> {
             let entry = connect(&client)?
                 .add(&list_name(&list)?, &date, &title)
                 .await?;
-            print_entries(&client, &[entry], true);
+            entries_output(&client, &[entry], true)
         }
         CliCommand::Entries {
             client,
@@ -369,14 +369,14 @@ pub async fn run_client(command: CliCommand) -> anyhow::Result<()> {
             let entries = connect(&client)?
                 .entries(&list_name(&list)?, &filter)
                 .await?;
-            print_entries(&client, &entries, false);
+            entries_output(&client, &entries, false)
         }
         CliCommand::Done { client, list, id } => {
             let changes = Value::Object(Map::from_iter([("done".to_owned(), Value::Bool(true))]));
             let entry = connect(&client)?
                 .update(&list_name(&list)?, entry_id(id)?, changes)
                 .await?;
-            print_entries(&client, &[entry], true);
+            entries_output(&client, &[entry], true)
         }
         CliCommand::Edit {
             client,
@@ -399,25 +399,25 @@ pub async fn run_client(command: CliCommand) -> anyhow::Result<()> {
             let entry = connect(&client)?
                 .update(&list_name(&list)?, entry_id(id)?, Value::Object(changes))
                 .await?;
-            print_entries(&client, &[entry], true);
+            entries_output(&client, &[entry], true)
         }
         CliCommand::Rm { client, list, id } => {
             let id = entry_id(id)?;
             connect(&client)?.delete(&list_name(&list)?, id).await?;
             match client.json {
-                true => println!("{}", serde_json::json!({ "deleted": id.get() })),
-                false => println!("deleted {id}"),
+                true => format!("{}\n", serde_json::json!({ "deleted": id.get() })),
+                false => format!("deleted {id}\n"),
             }
         }
         CliCommand::Lists { client } => {
             let names = connect(&client)?.lists().await?;
             match client.json {
-                true => println!("{}", Value::from(names)),
-                false => names.iter().for_each(|name| println!("{name}")),
+                true => format!("{}\n", Value::from(names)),
+                false => names.iter().map(|name| format!("{name}\n")).collect(),
             }
         }
-    }
-    Ok(())
+    };
+    Ok(output)
 }
 
 fn connect(args: &ClientArgs) -> anyhow::Result<Client> {
@@ -432,16 +432,16 @@ fn entry_id(id: u64) -> anyhow::Result<EntryId> {
     EntryId::new(id).with_context(|| format!("invalid entry id {id}: expected a positive integer"))
 }
 
-/// Prints entries as an aligned table, or as JSON (one object when `single`).
-fn print_entries(args: &ClientArgs, entries: &[EntryView], single: bool) {
+/// Entries as an aligned table, or as JSON (one object when `single`).
+fn entries_output(args: &ClientArgs, entries: &[EntryView], single: bool) -> String {
     if args.json {
         let json = match (single, entries) {
             (true, [entry]) => serde_json::to_string(entry),
             _ => serde_json::to_string(entries),
         };
-        return println!("{}", json.expect("entries serialize"));
+        return format!("{}\n", json.expect("entries serialize"));
     }
-    print!("{}", table(entries));
+    table(entries)
 }
 
 fn table(entries: &[EntryView]) -> String {

@@ -1,7 +1,7 @@
 //! The `todo` binary: parses the command line, starts logging, and runs the library.
 //! The only place that chooses exit codes: 0 on success, 1 on any error, 2 for bad usage.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -25,7 +25,9 @@ fn main() -> ExitCode {
             init_tracing("warn");
             runtime.block_on(todo::cli::bench(args))
         }
-        command => runtime.block_on(todo::cli::run_client(command)),
+        command => runtime
+            .block_on(todo::cli::run_client(command))
+            .and_then(|output| print(&output)),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -33,6 +35,19 @@ fn main() -> ExitCode {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Writes a client command's output. A reader that went away (`todo lists | head -1`) is not
+/// an error: the output was not wanted any more.
+fn print(output: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(output.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        written => Ok(written?),
     }
 }
 

@@ -202,3 +202,35 @@ async fn a_server_error_is_one_error_line_with_the_server_s_message() {
     assert_eq!(app.get_json("/lists").await, json!({"lists": []}));
     app.shutdown().await;
 }
+
+/// `todo lists | head -0`: the reader goes away before the output is written.
+#[tokio::test]
+async fn a_closed_pipe_is_a_quiet_success() {
+    let app = spawn_app().await;
+    for n in 0..50 {
+        app.add(&format!("list-{n}"), "2018-12-19", "x").await;
+    }
+    let server = app.address.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_todo"))
+            .args(["lists", "--server", &server])
+            .env_remove("HTTP_PROXY")
+            .env_remove("http_proxy")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the todo binary runs");
+        drop(child.stdout.take());
+        child.wait_with_output().expect("todo exits")
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "exit {:?}: {stderr}",
+        output.status
+    );
+    assert_eq!(stderr, "", "nothing on stderr");
+    app.shutdown().await;
+}
