@@ -32,6 +32,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::cache::Cache;
@@ -103,10 +104,12 @@ pub fn router(state: AppState, config: &WebConfig) -> Router {
         .route("/metrics", get(handlers::metrics))
         .route("/openapi.json", get(handlers::openapi))
         .route_layer(middleware::from_fn(metrics::track));
+    // axum layers each route's service separately, so the cap must be one semaphore shared
+    // by every copy of the layer, or it would count per route and method.
     let overload = ServiceBuilder::new()
         .layer(HandleErrorLayer::new(overload_error))
         .load_shed()
-        .concurrency_limit(config.max_in_flight)
+        .layer(GlobalConcurrencyLimitLayer::new(config.max_in_flight))
         .timeout(config.request_timeout);
     routes
         .fallback(|| async { ApiError::no_route() })

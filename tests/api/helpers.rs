@@ -36,6 +36,11 @@ pub const TEST_DATABASE_URL: &str = "TODO_TEST_DATABASE_URL";
 /// Starts a server on a free port over an empty data directory, and an empty PostgreSQL
 /// database when `TODO_TEST_DATABASE_URL` is set.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// `spawn_app`, with `configure` changing the configuration first.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let database_url = match std::env::var(TEST_DATABASE_URL) {
         Ok(admin_url) => {
@@ -45,14 +50,19 @@ pub async fn spawn_app() -> TestApp {
         }
         Err(_) => None,
     };
-    start_in(dir, database_url).await
+    start_in(dir, database_url, configure).await
 }
 
 /// Starts a server on a free port over `dir`, storing lists in `database_url` if given.
-async fn start_in(dir: TempDir, database_url: Option<String>) -> TestApp {
+async fn start_in(
+    dir: TempDir,
+    database_url: Option<String>,
+    configure: impl FnOnce(&mut Config),
+) -> TestApp {
     let mut config = Config::with_data_dir(dir.path());
     config.web.addr = SocketAddr::from(([127, 0, 0, 1], 0));
     config.database.database_url = database_url.clone();
+    configure(&mut config);
     let app = App::start(config)
         .await
         .expect("the app starts on a fresh directory");
@@ -98,7 +108,7 @@ impl TestApp {
             ..
         } = self;
         app.shutdown().await;
-        start_in(dir, database_url).await
+        start_in(dir, database_url, |_| {}).await
     }
 
     /// A request to `path` (which starts with `/`).

@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{assert_error, error_message, spawn_app};
+use crate::helpers::{assert_error, error_message, spawn_app, spawn_app_with};
 
 const MAX_BODY: usize = 64 * 1024;
 
@@ -125,5 +125,47 @@ async fn an_idempotency_key_must_be_1_to_255_visible_ascii_characters() {
     assert_eq!(app.get_json("/lists/keys/entries").await, json!([]));
     let longest = reqwest::header::HeaderValue::from_str(&"k".repeat(255)).unwrap();
     assert_eq!(post(longest).await.unwrap().status(), StatusCode::CREATED);
+    app.shutdown().await;
+}
+
+/// `--max-in-flight` caps the server, not each route: requests stuck sending their bodies to
+/// one route make every route answer 503 `overloaded`, and the server recovers once they go.
+#[tokio::test]
+async fn the_in_flight_cap_is_for_the_whole_server() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app_with(|config| config.web.max_in_flight = 2).await;
+    let mut stuck = Vec::new();
+    for _ in 0..2 {
+        let mut stream = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://"))
+            .await
+            .unwrap();
+        let head = "POST /lists/a/entries HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{";
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stuck.push(stream);
+    }
+    // Let the server take both requests in.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    for path in ["/lists/b/entries", "/entries?list=b&date=2018-12-19"] {
+        assert_error(
+            app.get(path).await,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+        )
+        .await;
+    }
+    drop(stuck);
+    let mut status = StatusCode::SERVICE_UNAVAILABLE;
+    for _ in 0..100 {
+        status = app.get("/lists/b/entries").await.status();
+        if status == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the server serves again once they go"
+    );
     app.shutdown().await;
 }
