@@ -146,6 +146,9 @@ pub struct ServeArgs {
     /// Longest time a request may take before it gets 503.
     #[arg(long, env = "TODO_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
+    /// Longest time a client may take to send a request's body before it gets 408.
+    #[arg(long, env = "TODO_BODY_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub body_timeout: Duration,
     /// Log filter, such as info or todo=debug.
     #[arg(long, env = "TODO_LOG", default_value = "info")]
     pub log: String,
@@ -296,6 +299,7 @@ impl From<&ServeArgs> for Config {
                 addr: args.addr,
                 max_in_flight: args.max_in_flight,
                 request_timeout: args.request_timeout,
+                body_timeout: args.body_timeout,
             },
         }
     }

@@ -59,6 +59,8 @@ pub struct WebConfig {
     pub max_in_flight: usize,
     /// Longest time a request may take before it gets 503.
     pub request_timeout: Duration,
+    /// Longest time a client may take to send a request's body before it gets 408.
+    pub body_timeout: Duration,
 }
 
 /// Workers on SQLite when not configured: one. SQLite has a single write lock, so more workers
@@ -108,6 +110,7 @@ impl Default for WebConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 5454)),
             max_in_flight: 4_096,
             request_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -1,14 +1,46 @@
 //! What every request and response passes through at the edge, whatever its route: a query
 //! string must decode to UTF-8 (axum's `Query` would replace bad bytes with U+FFFD and store
-//! them), and every response tells browsers not to guess its content type.
+//! them), a body must arrive within the body timeout, and every response tells browsers not
+//! to guess its content type.
 
-use axum::extract::Request;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use percent_encoding::percent_decode;
 
+use super::MAX_BODY_BYTES;
 use super::error::ApiError;
+
+/// Reads the whole body (at most `MAX_BODY_BYTES`) before the request reaches its handler,
+/// within `body_timeout` from the start: a client that sends its body too slowly gets 408 and
+/// its connection closed, and holds a place among the requests in flight no longer than that.
+pub async fn read_body(
+    State(body_timeout): State<Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let read = axum::body::to_bytes(body, MAX_BODY_BYTES);
+    match tokio::time::timeout(body_timeout, read).await {
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Ok(Err(error)) => unreadable_body(error).into_response(),
+        Err(_elapsed) => {
+            let message = format!("the body did not arrive within {body_timeout:?}");
+            let mut response =
+                ApiError::new(StatusCode::REQUEST_TIMEOUT, "body_timeout", message).into_response();
+            let close = HeaderValue::from_static("close");
+            response.headers_mut().insert(header::CONNECTION, close);
+            response
+        }
+    }
+}
 
 /// Refuses a request whose query string has a name or value that is not UTF-8 once decoded.
 pub async fn utf8_query(request: Request, next: Next) -> Response {
@@ -21,6 +53,23 @@ pub async fn utf8_query(request: Request, next: Next) -> Response {
             "the query string is not UTF-8 once percent-decoded",
         )
         .into_response(),
+    }
+}
+
+/// A body over the limit is a 413; one that broke off is a 400.
+fn unreadable_body(error: axum::Error) -> ApiError {
+    let cause = error.into_inner();
+    match cause.is::<http_body_util::LengthLimitError>() {
+        true => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the body is over {MAX_BODY_BYTES} bytes"),
+        ),
+        false => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            format!("the body could not be read: {cause}"),
+        ),
     }
 }
 

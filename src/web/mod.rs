@@ -115,6 +115,10 @@ pub fn router(state: AppState, config: &WebConfig) -> Router {
         .fallback(|| async { ApiError::no_route() })
         .layer(middleware::map_response(json_for_bare_errors))
         .layer(middleware::from_fn(edge::utf8_query))
+        .layer(middleware::from_fn_with_state(
+            config.body_timeout,
+            edge::read_body,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(overload)
         .layer(cors())

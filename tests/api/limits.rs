@@ -169,3 +169,24 @@ async fn the_in_flight_cap_is_for_the_whole_server() {
     );
     app.shutdown().await;
 }
+
+/// A body that does not arrive within `--body-timeout` is the client's fault: 408, the
+/// connection closed, nothing stored.
+#[tokio::test]
+async fn a_body_slower_than_the_body_timeout_is_a_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app =
+        spawn_app_with(|config| config.web.body_timeout = std::time::Duration::from_millis(200))
+            .await;
+    let mut stream = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let head = "POST /lists/slow/entries HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"date\"";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"body_timeout\""), "{answer}");
+    assert_eq!(app.get_json("/lists/slow/entries").await, json!([]));
+    app.shutdown().await;
+}
