@@ -83,11 +83,21 @@ impl App {
             web,
             ..
         } = self;
+        tracing::info!("shutting down: no new connections; waiting for the requests in flight");
         let _ = stop_web.send(());
         if let Err(error) = web.await {
             tracing::error!(%error, "the web server task failed");
         }
+        let n_lists = cache.len();
+        let n_queued = cache.mailbox_depth();
+        tracing::info!(
+            n_lists,
+            n_queued,
+            "stopping the list actors after their queued requests"
+        );
         cache.shutdown().await;
+        let n_writes = cache.database().queue_depth();
+        tracing::info!(n_writes, "committing the queued writes and closing storage");
         cache.database().close().await;
         database_closed.wait().await;
         tracing::info!("stopped; every queued write is committed");

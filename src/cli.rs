@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Map, Value};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::app::App;
 use crate::bench::workload::Workload;
@@ -305,40 +306,58 @@ impl From<&ServeArgs> for Config {
     }
 }
 
-/// Runs the server until SIGINT or SIGTERM, then shuts it down gracefully.
+/// The exit code after a second stop signal: 128 + SIGINT, as a shell reports an interrupt.
+pub const FORCED_EXIT_CODE: i32 = 130;
+
+/// Runs the server until SIGINT, SIGTERM or SIGHUP, then shuts it down gracefully; a second
+/// signal during the shutdown exits at once.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut signals = StopSignals::listen().context("listening for signals")?;
     let app = App::start(Config::from(&args))
         .await
         .context("starting the server")?;
     // Scripts and tests read the address from this line, which matters with `--addr ...:0`.
     println!("todo listening on http://{}", app.local_addr());
-    shutdown_signal().await;
-    tracing::info!("shutting down");
-    app.shutdown().await;
-    Ok(())
+    let signal = signals.next().await;
+    tracing::info!(
+        signal,
+        "stopping gracefully; send the signal again to exit at once"
+    );
+    tokio::select! {
+        () = app.shutdown() => Ok(()),
+        signal = signals.next() => {
+            // Every acknowledged write is already committed; what is lost is only what was
+            // not yet acknowledged (casts still queued, calls in flight).
+            tracing::warn!(signal, "second signal: exiting without finishing the shutdown");
+            std::process::exit(FORCED_EXIT_CODE)
+        }
+    }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for ctrl-c");
-            std::future::pending::<()>().await;
+/// The signals that stop the server. SIGHUP is one of them, so a closed terminal stops it
+/// gracefully rather than killing it before it commits.
+struct StopSignals {
+    interrupt: Signal,
+    terminate: Signal,
+    hangup: Signal,
+}
+
+impl StopSignals {
+    fn listen() -> std::io::Result<StopSignals> {
+        Ok(StopSignals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+            hangup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// Waits for the next stop signal and returns its name.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.hangup.recv() => "SIGHUP",
         }
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
     }
 }
 

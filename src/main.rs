@@ -1,5 +1,6 @@
 //! The `todo` binary: parses the command line, starts logging, and runs the library.
-//! The only place that chooses exit codes: 0 on success, 1 on any error, 2 for bad usage.
+//! Chooses the exit codes: 0 on success, 1 on any error, 2 for bad usage; `cli::serve` alone
+//! exits with 130 (`FORCED_EXIT_CODE`) when a second signal cuts its shutdown short.
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;

@@ -47,6 +47,28 @@ impl Server {
         self.child.wait().expect("the server exits").code()
     }
 
+    /// Sends the signal named `name` (`INT`, `HUP`, ...) without waiting.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args(["-s", name, &self.pid().to_string()])
+            .status();
+        assert!(status.expect("kill runs").success());
+    }
+
+    /// The exit code if the server has exited within `timeout`, polling; `None` if it still runs.
+    pub fn exit_within(&mut self, timeout: std::time::Duration) -> Option<Option<i32>> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the server can be waited for") {
+                return Some(status.code());
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     /// Peak resident memory of the server in bytes (VmHWM).
     pub fn peak_rss_bytes(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
