@@ -108,6 +108,7 @@ fn error_kind(error: RequestError) -> ErrorKind {
     match error {
         RequestError::NotFound(_) => "not_found".into(),
         RequestError::IdsExhausted => "ids_exhausted".into(),
+        RequestError::IdempotencyKeyReused => "idempotency_key_reused".into(),
         RequestError::IdempotentEntryDeleted => "idempotent_entry_deleted".into(),
         RequestError::Storage(error) => format!("storage: {error}").into(),
         RequestError::Timeout => "timeout".into(),

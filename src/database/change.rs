@@ -48,7 +48,7 @@ pub enum Change {
         /// The id the list will hand out next.
         next_id: EntryId,
         /// The client's `Idempotency-Key`, stored with the entry in the same transaction.
-        idempotency_key: Option<String>,
+        idempotency_key: Option<IdempotencyKey>,
     },
     /// Overwrite an existing entry.
     Update(Entry),
@@ -64,7 +64,7 @@ pub struct StoredList {
     /// The entries and the next id.
     pub list: TodoList,
     /// Idempotency keys of earlier creates, with the id each created.
-    pub idempotency_keys: HashMap<String, EntryId>,
+    pub idempotency_keys: HashMap<String, KeyedAdd>,
     /// Bumped by every committed change; 0 for a list never written.
     pub version: u64,
 }
@@ -83,3 +83,23 @@ pub struct VersionedChange<'a> {
 /// Lists whose stored version differed from what their writes expected: another node changed
 /// them since this node loaded them. None of their changes in the commit were applied.
 pub type Conflicts = HashSet<ListName>;
+
+/// An `Idempotency-Key` as stored with the entry it created.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    /// The key the client sent.
+    pub key: String,
+    /// A fingerprint of the request's fields, so a key reused for another request is told
+    /// apart from a retry.
+    pub fingerprint: i64,
+}
+
+/// What an idempotency key created: its entry, and the fingerprint of the request (`None` for
+/// keys stored before fingerprints were).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyedAdd {
+    /// The entry the key created.
+    pub id: EntryId,
+    /// The fingerprint of the request that created it.
+    pub fingerprint: Option<i64>,
+}

@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 use crate::config::DatabaseConfig;
 use crate::list::ListName;
 
-pub use change::{Change, StorageError, StoredList};
+pub use change::{Change, IdempotencyKey, KeyedAdd, StorageError, StoredList};
 use worker::{WorkerHandle, WorkerMessage};
 pub use worker::{Write, WriteOutcome};
 
@@ -221,7 +221,7 @@ impl DatabaseClosed {
 
 /// 64-bit FNV-1a: fixed for all time, unlike std's hashers, so a list's worker never changes
 /// between runs or builds.
-fn fixed_hash(text: &str) -> u64 {
+pub fn fixed_hash(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
     })

@@ -43,6 +43,9 @@ const MIGRATIONS: &[&str] = &[
         entry_id BIGINT NOT NULL,
         PRIMARY KEY (list, key)
     );",
+    // 3: a fingerprint of the request that created each key, to refuse a key reused for
+    // another request (NULL for keys stored before).
+    "ALTER TABLE idempotency_keys ADD COLUMN fingerprint BIGINT;",
 ];
 
 /// How often a migration is retried when another node is creating the same tables.
@@ -166,7 +169,8 @@ impl Postgres {
                 .query(&for_postgres(sql::SELECT_KEYS), &[name])
                 .await?
             {
-                idempotency_keys.insert(row.get::<_, String>(0), entry_id(row.get(1))?);
+                let keyed = sql::keyed_add(row.get(1), row.get(2))?;
+                idempotency_keys.insert(row.get::<_, String>(0), keyed);
             }
             let list = TodoList::from_entries(next_id, entries);
             Ok(StoredList {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use crate::list::{Date, Entry, EntryId, ListName, Title};
 
-use super::change::{Change, Conflicts, StorageError, VersionedChange};
+use super::change::{Change, Conflicts, KeyedAdd, StorageError, VersionedChange};
 
 /// A list's id counter and version.
 pub const SELECT_LIST: &str = "SELECT next_id, version FROM lists WHERE name = ?1";
@@ -18,7 +18,8 @@ pub const SELECT_VERSION: &str = "SELECT version FROM lists WHERE name = ?1";
 pub const SELECT_ENTRIES: &str =
     "SELECT id, date, title, done, position FROM entries WHERE list = ?1 ORDER BY id";
 /// A list's idempotency keys and the entry each created.
-pub const SELECT_KEYS: &str = "SELECT key, entry_id FROM idempotency_keys WHERE list = ?1";
+pub const SELECT_KEYS: &str =
+    "SELECT key, entry_id, fingerprint FROM idempotency_keys WHERE list = ?1";
 /// A new entry: list, id, date, title, done, position.
 pub const INSERT_ENTRY: &str = "INSERT INTO entries (list, id, date, title, done, position)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
@@ -29,9 +30,9 @@ pub const UPDATE_ENTRY: &str = "UPDATE entries SET date = ?3, title = ?4, done =
 pub const DELETE_ENTRY: &str = "DELETE FROM entries WHERE list = ?1 AND id = ?2";
 /// Every entry of a list gone.
 pub const DELETE_ENTRIES: &str = "DELETE FROM entries WHERE list = ?1";
-/// An idempotency key: list, key, entry id.
+/// An idempotency key: list, key, entry id, fingerprint of the request.
 pub const INSERT_KEY: &str =
-    "INSERT INTO idempotency_keys (list, key, entry_id) VALUES (?1, ?2, ?3)";
+    "INSERT INTO idempotency_keys (list, key, entry_id, fingerprint) VALUES (?1, ?2, ?3, ?4)";
 /// The compare-and-set of `CommitSteps::claim` on an existing row: name, expected version, new
 /// version, and the id counter after the commit's adds (or NULL).
 pub const CLAIM_LIST: &str = "UPDATE lists SET version = ?3,
@@ -46,6 +47,14 @@ pub const CREATE_LIST: &str = "INSERT INTO lists (name, next_id, version)
 /// anywhere else.
 pub fn for_postgres(sql: &str) -> String {
     sql.replace('?', "$")
+}
+
+/// What an idempotency key created, from the columns of `SELECT_KEYS`, checked.
+pub fn keyed_add(entry_id_column: i64, fingerprint: Option<i64>) -> Result<KeyedAdd, StorageError> {
+    Ok(KeyedAdd {
+        id: entry_id(entry_id_column)?,
+        fingerprint,
+    })
 }
 
 /// An entry from the columns of `SELECT_ENTRIES`, checked.
@@ -103,7 +112,8 @@ fn apply(
             let date = entry.date.to_string();
             steps.execute(INSERT_ENTRY, &entry_params(name, entry, &date))?;
             if let Some(key) = idempotency_key {
-                let key = [name, Param::Text(key), Param::Int(sql_id(entry.id))];
+                let id = Param::Int(sql_id(entry.id));
+                let key = [name, Param::Text(&key.key), id, Param::Int(key.fingerprint)];
                 steps.execute(INSERT_KEY, &key)?;
             }
         }

@@ -11,9 +11,9 @@ use std::collections::HashMap;
 use rusqlite::types::{ToSqlOutput, Value};
 use rusqlite::{Connection, OptionalExtension, ToSql, TransactionBehavior, params};
 
-use crate::list::{EntryId, ListName, TodoList};
+use crate::list::{ListName, TodoList};
 
-use super::change::{Conflicts, StorageError, StoredList, VersionedChange};
+use super::change::{Conflicts, KeyedAdd, StorageError, StoredList, VersionedChange};
 use super::sql::{self, CommitSteps, Param, apply_versioned, corrupt, entry_id, stored_version};
 
 /// The database file inside the data directory.
@@ -57,6 +57,9 @@ const MIGRATIONS: &[&str] = &[
         entry_id INTEGER NOT NULL,
         PRIMARY KEY (list, key)
     ) WITHOUT ROWID;",
+    // 3: a fingerprint of the request that created each key, to refuse a key reused for
+    // another request (NULL for keys stored before).
+    "ALTER TABLE idempotency_keys ADD COLUMN fingerprint INTEGER;",
 ];
 
 /// One connection to the SQLite database.
@@ -141,15 +144,15 @@ impl Sqlite {
         })
     }
 
-    fn idempotency_keys(&self, name: &ListName) -> Result<HashMap<String, EntryId>, StorageError> {
+    fn idempotency_keys(&self, name: &ListName) -> Result<HashMap<String, KeyedAdd>, StorageError> {
         let mut statement = self.connection.prepare_cached(sql::SELECT_KEYS)?;
         let rows = statement.query_map([name.as_str()], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?))
         })?;
         let mut keys = HashMap::new();
         for row in rows {
-            let (key, id) = row?;
-            keys.insert(key, entry_id(id)?);
+            let (key, id, fingerprint) = row?;
+            keys.insert(key, sql::keyed_add(id, fingerprint)?);
         }
         Ok(keys)
     }

@@ -13,7 +13,9 @@ use std::sync::atomic::Ordering;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::database::{Change, StorageError, StoredList, Write, WriteOutcome};
+use crate::database::{
+    Change, IdempotencyKey, KeyedAdd, StorageError, StoredList, Write, WriteOutcome, fixed_hash,
+};
 use crate::list::{Entry, EntryId, ListError, ListName, NewEntry, TodoList};
 
 use super::handle::ListMessage;
@@ -39,7 +41,7 @@ impl ParkedList {
 
 /// What the actor keeps of a loaded list besides its entries, which are in the `SharedList`.
 struct Loaded {
-    idempotency_keys: HashMap<String, EntryId>,
+    idempotency_keys: HashMap<String, KeyedAdd>,
     /// The list's version in storage once every pending write is committed.
     version: u64,
     /// The generation of the list's database worker before the load; a newer one means
@@ -218,9 +220,17 @@ impl ListActor {
             unreachable!("dispatch sends only adds here")
         };
         let (new_entry, key) = (entry.clone(), idempotency_key.clone());
+        let fingerprint = fingerprint(&new_entry);
         let state = self.state();
-        if let Some(id) = key.as_ref().and_then(|key| state.idempotency_keys.get(key)) {
-            let id = *id;
+        if let Some(keyed) = key.as_ref().and_then(|key| state.idempotency_keys.get(key)) {
+            // A key stored before fingerprints were has none, and counts as a retry.
+            if keyed
+                .fingerprint
+                .is_some_and(|stored| stored != fingerprint)
+            {
+                return request.fail(RequestError::IdempotencyKeyReused);
+            }
+            let id = keyed.id;
             return self.replay(id, request);
         }
         let (entry, next_id) = match self.shared.write(|list| add(list, new_entry)) {
@@ -228,12 +238,17 @@ impl ListActor {
             Err(error) => return request.fail(error.into()),
         };
         if let Some(key) = &key {
-            self.state().idempotency_keys.insert(key.clone(), entry.id);
+            let keyed = KeyedAdd {
+                id: entry.id,
+                fingerprint: Some(fingerprint),
+            };
+            self.state().idempotency_keys.insert(key.clone(), keyed);
         }
+        let idempotency_key = key.map(|key| IdempotencyKey { key, fingerprint });
         let change = Change::Add {
             entry,
             next_id,
-            idempotency_key: key,
+            idempotency_key,
         };
         self.write(change, request, retried).await;
     }
@@ -576,6 +591,15 @@ async fn front_outcome(pending: &mut VecDeque<PendingWrite>) -> WriteOutcome {
     })
 }
 
+/// A fingerprint of an add's fields, stable across builds and restarts (it is stored).
+fn fingerprint(entry: &NewEntry) -> i64 {
+    let fields = format!(
+        "{}\u{0}{}\u{0}{}\u{0}{:?}",
+        entry.date, entry.title, entry.done, entry.order
+    );
+    i64::from_ne_bytes(fixed_hash(&fields).to_ne_bytes())
+}
+
 /// Adds an entry to the list; the answer is the entry and the list's next id after it.
 fn add(
     list: &mut TodoList,
@@ -855,6 +879,47 @@ mod tests {
             matches!(update, Err(RequestError::NotFound(_))),
             "{update:?}"
         );
+        app.shutdown().await;
+    }
+
+    /// Keys stored before fingerprints were (NULL) still replay; a key with a fingerprint
+    /// refuses a request with other fields.
+    #[tokio::test]
+    async fn a_key_reused_for_other_fields_is_refused_unless_stored_without_a_fingerprint() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = start_with_one_worker(dir.path()).await;
+        let keyed = |cache: crate::cache::Cache, key: &'static str, title: &'static str| async move {
+            let new_entry = entry("2018-12-19", title);
+            cache
+                .add_entry(&name("x"), new_entry, Some(key.into()))
+                .await
+        };
+        keyed(app.cache().clone(), "old", "Dentist").await.unwrap();
+        keyed(app.cache().clone(), "new", "Movies").await.unwrap();
+        let reused = keyed(app.cache().clone(), "new", "Shopping").await;
+        assert!(
+            matches!(reused, Err(RequestError::IdempotencyKeyReused)),
+            "{reused:?}"
+        );
+        app.shutdown().await;
+
+        other_connection(dir.path())
+            .execute_batch("UPDATE idempotency_keys SET fingerprint = NULL WHERE key = 'old'")
+            .unwrap();
+        let app = start_with_one_worker(dir.path()).await;
+        let legacy = keyed(app.cache().clone(), "old", "Something else")
+            .await
+            .unwrap();
+        assert!(
+            legacy.replayed && legacy.entry.title.as_str() == "Dentist",
+            "{legacy:?}"
+        );
+        let reused = keyed(app.cache().clone(), "new", "Shopping").await;
+        assert!(
+            matches!(reused, Err(RequestError::IdempotencyKeyReused)),
+            "{reused:?}"
+        );
+        assert_eq!(titles(&app, "x").await, ["Dentist", "Movies"]);
         app.shutdown().await;
     }
 }

@@ -102,6 +102,9 @@ pub enum RequestError {
     /// The list has used up every id.
     #[error("the list has run out of entry ids")]
     IdsExhausted,
+    /// The idempotency key was first used for an add with other fields.
+    #[error("this Idempotency-Key was already used for a different entry")]
+    IdempotencyKeyReused,
     /// The idempotency key created an entry that has since been deleted.
     #[error("the entry created with this idempotency key has been deleted")]
     IdempotentEntryDeleted,

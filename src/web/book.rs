@@ -45,7 +45,7 @@ fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, ApiErr
 /// The book's `add_entry`: adds an entry and answers `OK`.
 #[utoipa::path(post, path = "/add_entry", params(BookParams),
     responses((status = 200, content_type = "text/plain", body = String, example = "OK"), (status = 202, content_type = "text/plain", body = String),
-        (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn add_entry(
     State(state): State<AppState>,
     params: Result<Query<BookParams>, QueryRejection>,

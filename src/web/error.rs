@@ -113,6 +113,11 @@ impl From<RequestError> for ApiError {
             RequestError::IdsExhausted => {
                 ApiError::new(StatusCode::CONFLICT, "ids_exhausted", message)
             }
+            RequestError::IdempotencyKeyReused => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                message,
+            ),
             RequestError::IdempotentEntryDeleted => {
                 ApiError::new(StatusCode::CONFLICT, "idempotent_entry_deleted", message)
             }

@@ -105,7 +105,8 @@ fn entries_query(params: EntriesParams) -> Result<EntriesQuery, ApiError> {
     params(("list" = String, Path, max_length = 128), WriteParams,
         ("Idempotency-Key" = Option<String>, Header, max_length = 255, description = "a retry with the same key returns the first result")),
     responses((status = 201, body = EntryBody, headers(("Location" = String))), (status = 202, body = QueuedBody),
-        (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "the Idempotency-Key was used for a different entry"), (status = 503, body = ErrorBody)))]
 pub async fn add_entry(
     State(state): State<AppState>,
     list: Result<Path<String>, PathRejection>,

@@ -54,7 +54,7 @@ pub async fn list_todos(
 #[utoipa::path(post, path = "/lists/{list}/todos", request_body = NewTodoBody,
     params(("list" = String, Path, max_length = 128), ("Idempotency-Key" = Option<String>, Header, max_length = 255)),
     responses((status = 201, body = TodoBody, headers(("Location" = String))), (status = 400, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn create_todo(
     State(state): State<AppState>,
     list: Result<Path<String>, PathRejection>,
