@@ -31,7 +31,7 @@ pub enum StartError {
     #[error(transparent)]
     Database(#[from] OpenError),
     /// The HTTP address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address.
         addr: SocketAddr,
@@ -43,12 +43,13 @@ pub enum StartError {
 impl App {
     /// Opens storage, starts the actor system, and serves HTTP on `config.web.addr`.
     pub async fn start(config: Config) -> Result<App, StartError> {
-        let (database, database_closed) = Database::start(config.database).await?;
-        let cache = Cache::new(database, config.lists);
+        // Bind first: a taken port then leaves no data directory behind.
         let addr = config.web.addr;
         let bind_error = |source| StartError::Bind { addr, source };
         let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
         let local_addr = listener.local_addr().map_err(bind_error)?;
+        let (database, database_closed) = Database::start(config.database).await?;
+        let cache = Cache::new(database, config.lists);
         let router = web::router(AppState::new(cache.clone()), &config.web);
         let (stop_web, stopped) = oneshot::channel::<()>();
         let web = tokio::spawn(web::serve(listener, router, async move {

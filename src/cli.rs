@@ -109,8 +109,9 @@ pub enum CliCommand {
 /// Flags of `todo serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "TODO_ADDR", default_value = "127.0.0.1:5454")]
+    /// Address to listen on: HOST:PORT (a host name is resolved), or a bare PORT (or :PORT)
+    /// on 127.0.0.1.
+    #[arg(long, env = "TODO_ADDR", default_value = "127.0.0.1:5454", value_parser = parse_addr)]
     pub addr: SocketAddr,
     /// Directory of the embedded SQLite database.
     #[arg(long, env = "TODO_DATA_DIR", default_value = "todo-data")]
@@ -304,6 +305,26 @@ impl From<&ServeArgs> for Config {
             },
         }
     }
+}
+
+/// `--addr`: an IP address and port, a host name and port (resolved now), or a port alone,
+/// which listens on loopback only, so that opening the server to the network stays explicit.
+fn parse_addr(text: &str) -> Result<SocketAddr, String> {
+    let port_only = text.strip_prefix(':').unwrap_or(text);
+    if let Ok(port) = port_only.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let resolved: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(text)
+        .map_err(|error| format!("expected HOST:PORT or PORT: cannot resolve {text:?} ({error})"))?
+        .collect();
+    // IPv4 first, so `localhost` means 127.0.0.1 wherever `::1` is listed before it.
+    let ipv4 = resolved.iter().find(|addr| addr.is_ipv4());
+    ipv4.or(resolved.first())
+        .copied()
+        .ok_or_else(|| format!("{text:?} resolves to no address"))
 }
 
 /// The exit code after a second stop signal: 128 + SIGINT, as a shell reports an interrupt.

@@ -83,16 +83,19 @@ pub enum EntriesFilter {
 }
 
 impl Client {
-    /// A client of the server at `server`, such as `http://127.0.0.1:5454`.
+    /// A client of the server at `server`, such as `http://127.0.0.1:5454`; without a scheme
+    /// (`localhost:5454`) it is `http://`.
     pub fn new(server: &str) -> Result<Client, ClientError> {
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .build()
             .map_err(|error| ClientError::Protocol(error.to_string()))?;
-        Ok(Client {
-            http,
-            server: server.trim_end_matches('/').to_owned(),
-        })
+        let server = server.trim_end_matches('/');
+        let server = match server.contains("://") {
+            true => server.to_owned(),
+            false => format!("http://{server}"),
+        };
+        Ok(Client { http, server })
     }
 
     /// Adds an entry and returns it.

@@ -49,7 +49,7 @@ pub struct DatabaseClosed {
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     /// The data directory could not be created or locked.
-    #[error("data directory {path}: {source}")]
+    #[error("data directory {path}")]
     DataDir {
         /// The directory.
         path: String,
@@ -228,6 +228,10 @@ pub fn fixed_hash(text: &str) -> u64 {
 }
 
 fn lock_data_dir(config: &DatabaseConfig) -> Result<File, OpenError> {
+    if config.data_dir.exists() && !config.data_dir.is_dir() {
+        let not_a_directory = std::io::Error::other("it exists and is not a directory");
+        return Err(data_dir_error(config, not_a_directory));
+    }
     std::fs::create_dir_all(&config.data_dir).map_err(|source| data_dir_error(config, source))?;
     let lock = File::options()
         .create(true)

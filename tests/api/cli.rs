@@ -234,3 +234,15 @@ async fn a_closed_pipe_is_a_quiet_success() {
     assert_eq!(stderr, "", "nothing on stderr");
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_server_without_a_scheme_is_http() {
+    let app = spawn_app().await;
+    app.add("bob", "2018-12-19", "Dentist").await;
+    let server = app.address.trim_start_matches("http://").to_owned();
+    let output = todo(&["lists", "--server", &server]).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "bob\n");
+    app.shutdown().await;
+}

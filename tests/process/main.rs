@@ -10,4 +10,5 @@ mod multinode;
 mod overload;
 #[path = "../support/postgres.rs"]
 mod postgres;
+mod serve_args;
 mod shutdown;
