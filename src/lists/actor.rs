@@ -636,6 +636,19 @@ mod tests {
         entries.iter().map(|e| e.title.to_string()).collect()
     }
 
+    /// An app whose list `x` holds entry 1, and a connection holding SQLite's write lock, so
+    /// the next commit stalls until that connection commits.
+    async fn list_x_with_commits_stalled(dir: &std::path::Path) -> (App, rusqlite::Connection) {
+        let app = start_with_one_worker(dir).await;
+        app.cache()
+            .add_entry(&name("x"), entry("2018-12-19", "a"), None)
+            .await
+            .unwrap();
+        let blocker = other_connection(dir);
+        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+        (app, blocker)
+    }
+
     /// Another connection, as another node or a recovery would change storage.
     fn other_connection(dir: &std::path::Path) -> rusqlite::Connection {
         rusqlite::Connection::open(dir.join(DATABASE_FILE)).unwrap()
@@ -795,14 +808,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn writes_queued_behind_a_conflict_are_refused_and_retried_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        let app = start_with_one_worker(dir.path()).await;
+        let (app, blocker) = list_x_with_commits_stalled(dir.path()).await;
         let cache = app.cache().clone();
-        cache
-            .add_entry(&name("x"), entry("2018-12-19", "a"), None)
-            .await
-            .unwrap();
-        let blocker = other_connection(dir.path());
-        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
         let clear = tokio::spawn({
             let cache = cache.clone();
             async move { cache.clear(&name("x")).await }
@@ -845,15 +852,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn not_found_is_not_answered_before_the_delete_behind_it_commits() {
         let dir = tempfile::tempdir().unwrap();
-        let app = start_with_one_worker(dir.path()).await;
+        let (app, blocker) = list_x_with_commits_stalled(dir.path()).await;
         let cache = app.cache().clone();
-        cache
-            .add_entry(&name("x"), entry("2018-12-19", "a"), None)
-            .await
-            .unwrap();
         let first = EntryId::new(1).unwrap();
-        let blocker = other_connection(dir.path());
-        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
         let delete = tokio::spawn({
             let cache = cache.clone();
             async move { cache.delete_entry(&name("x"), first).await }
