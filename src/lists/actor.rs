@@ -44,9 +44,6 @@ struct Loaded {
     idempotency_keys: HashMap<String, KeyedAdd>,
     /// The list's version in storage once every pending write is committed.
     version: u64,
-    /// The generation of the list's database worker before the load; a newer one means
-    /// storage may differ from memory.
-    generation: u64,
 }
 
 /// A write handed to the database whose outcome has not arrived yet.
@@ -326,11 +323,7 @@ impl ListActor {
     /// Whether entry `id` is committed but gone from the working list: a write still in flight
     /// deleted it. Answering "not found" now would reveal that write before it is durable.
     fn removed_in_flight(&self, id: EntryId) -> bool {
-        !self.pending.is_empty()
-            && self
-                .shared
-                .read_any(|committed| committed.entry(id).is_some())
-            && self.shared.working(|list| list.entry(id).is_none())
+        !self.pending.is_empty() && self.shared.removed_uncommitted(id)
     }
 
     /// Runs a request once every write in flight has its outcome: the rare request whose
@@ -458,9 +451,10 @@ impl ListActor {
     /// connection after an unknown outcome, and on shared storage reloaded if another node
     /// wrote since.
     async fn fresh(&mut self) -> Result<(), StorageError> {
+        // The shared list keeps the generation it was loaded under.
         let outdated = |actor: &ListActor| {
             let generation = actor.context.database.generation(&actor.name);
-            (actor.state.as_ref()).is_some_and(|state| state.generation != generation)
+            actor.state.is_some() && actor.shared.loaded_at() != Some(generation)
         };
         if outdated(self) {
             // Settling may itself reload (after a failed write); reload only if it did not.
@@ -490,7 +484,6 @@ impl ListActor {
         self.state = Some(Loaded {
             idempotency_keys,
             version,
-            generation,
         });
         Ok(())
     }

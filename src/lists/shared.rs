@@ -63,11 +63,16 @@ impl SharedList {
         }
     }
 
-    /// Runs `read` on the list with every write in flight applied (`false` before the load).
-    pub(super) fn working(&self, read: impl FnOnce(&TodoList) -> bool) -> bool {
-        self.read_lock()
-            .as_ref()
-            .is_some_and(|state| read(&state.list))
+    /// Whether entry `id` is committed but gone from the list: an uncommitted write removed it.
+    pub(super) fn removed_uncommitted(&self, id: EntryId) -> bool {
+        self.read_lock().as_ref().is_some_and(|state| {
+            state.list.entry(id).is_none() && Committed::new(state).entry(id).is_some()
+        })
+    }
+
+    /// The generation the list was loaded under, if it is loaded.
+    pub(super) fn loaded_at(&self) -> Option<u64> {
+        self.read_lock().as_ref().map(|state| state.generation)
     }
 
     /// Replaces the state with a list just loaded from storage, with nothing uncommitted.

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -23,6 +23,10 @@ pub async fn read_body(
     request: Request,
     next: Next,
 ) -> Response {
+    // Most requests (every GET) have no body: no timer, no copy.
+    if request.body().size_hint().exact() == Some(0) {
+        return next.run(request).await;
+    }
     let (parts, body) = request.into_parts();
     let read = axum::body::to_bytes(body, MAX_BODY_BYTES);
     match tokio::time::timeout(body_timeout, read).await {
