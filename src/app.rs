@@ -10,14 +10,16 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::accounts::Accounts;
 use crate::cache::Cache;
-use crate::config::Config;
-use crate::database::{Database, DatabaseClosed, OpenError};
-use crate::web::{self, AppState};
+use crate::config::{Config, DatabaseConfig};
+use crate::database::{Database, DatabaseClosed, OpenError, StorageError};
+use crate::web::{self, AppState, AuthConfig};
 
 /// A running server.
 pub struct App {
     cache: Cache,
+    watch_accounts: JoinHandle<()>,
     database_closed: DatabaseClosed,
     local_addr: SocketAddr,
     stop_web: oneshot::Sender<()>,
@@ -38,6 +40,22 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+    /// The account tables could not be read.
+    #[error("cannot read the accounts")]
+    Accounts(#[source] crate::database::StorageError),
+    /// Protected mode: a non-loopback address and no account.
+    #[error(
+        "refusing to serve {addr} without accounts: anyone who can reach it could read and \
+         change every list. Create an account first (todo user add NAME), or pass \
+         --insecure-open to serve it open knowingly"
+    )]
+    Unprotected {
+        /// The address.
+        addr: SocketAddr,
+    },
+    /// The TLS certificate or key is not usable.
+    #[error(transparent)]
+    Tls(#[from] web::tls::TlsError),
 }
 
 impl App {
@@ -48,23 +66,52 @@ impl App {
         let bind_error = |source| StartError::Bind { addr, source };
         let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
         let local_addr = listener.local_addr().map_err(bind_error)?;
-        let (database, database_closed) = Database::start(config.database).await?;
+        let tls = config
+            .web
+            .tls
+            .as_ref()
+            .map(web::tls::acceptor)
+            .transpose()?;
+        let (database, database_closed) = Database::start(config.database.clone()).await?;
+        let allow_open = local_addr.ip().is_loopback() || config.web.insecure_open;
+        let accounts = open_accounts(&config.database, allow_open).await?;
+        if !allow_open && !accounts.exist() {
+            return Err(StartError::Unprotected { addr: local_addr });
+        }
+        let watch_accounts = tokio::spawn(accounts.clone().watch());
         let cache = Cache::new(database, config.lists);
-        let router = web::router(AppState::new(cache.clone()), &config.web);
+        let auth = AuthConfig {
+            metrics_public: config.web.metrics_public,
+            tls: tls.is_some(),
+        };
+        let state = AppState::new(cache.clone(), accounts, auth);
+        let router = web::router(state, &config.web);
         let (stop_web, stopped) = oneshot::channel::<()>();
-        let web = tokio::spawn(web::serve(listener, router, async move {
+        let web = tokio::spawn(web::serve(listener, router, tls, async move {
             let _ = stopped.await;
         }));
         tracing::info!(%local_addr, "listening");
         Ok(App {
             cache,
+            watch_accounts,
             database_closed,
             local_addr,
             stop_web,
             web,
         })
     }
+}
 
+/// Opens the accounts' own connection, on the blocking pool.
+async fn open_accounts(config: &DatabaseConfig, allow_open: bool) -> Result<Accounts, StartError> {
+    let config = config.clone();
+    tokio::task::spawn_blocking(move || Accounts::open(&config, allow_open))
+        .await
+        .map_err(|_| StartError::Accounts(StorageError::Unavailable))?
+        .map_err(StartError::Accounts)
+}
+
+impl App {
     /// The address the HTTP server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
@@ -79,11 +126,13 @@ impl App {
     pub async fn shutdown(self) {
         let App {
             cache,
+            watch_accounts,
             database_closed,
             stop_web,
             web,
             ..
         } = self;
+        watch_accounts.abort();
         tracing::info!("shutting down: no new connections; waiting for the requests in flight");
         let _ = stop_web.send(());
         if let Err(error) = web.await {

@@ -20,7 +20,7 @@ use crate::bench::{
     Api, BenchConfig, HttpConfig, InProcessConfig, LoadConfig, Scenario, Stop, Target,
 };
 use crate::client::{Client, EntriesFilter, EntryView};
-use crate::config::{Config, DatabaseConfig, ListsConfig, WebConfig};
+use crate::config::{Config, DatabaseConfig, ListsConfig, TlsConfig, WebConfig};
 use crate::list::{EntryId, ListName};
 
 /// A concurrent, durable to-do list server, and its client.
@@ -151,6 +151,19 @@ pub struct ServeArgs {
     /// Longest time a client may take to send a request's body before it gets 408.
     #[arg(long, env = "TODO_BODY_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub body_timeout: Duration,
+    /// Serve on a non-loopback address while no account exists, so anyone who reaches it
+    /// may read and change every list. Without it, such a server refuses to start.
+    #[arg(long, env = "TODO_INSECURE_OPEN")]
+    pub insecure_open: bool,
+    /// Let every signed-in user read /metrics, not only admins.
+    #[arg(long, env = "TODO_METRICS_PUBLIC")]
+    pub metrics_public: bool,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, env = "TODO_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "TODO_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Log filter, such as info or todo=debug.
     #[arg(long, env = "TODO_LOG", default_value = "info")]
     pub log: String,
@@ -302,6 +315,15 @@ impl From<&ServeArgs> for Config {
                 max_in_flight: args.max_in_flight,
                 request_timeout: args.request_timeout,
                 body_timeout: args.body_timeout,
+                insecure_open: args.insecure_open,
+                metrics_public: args.metrics_public,
+                tls: match (&args.tls_cert, &args.tls_key) {
+                    (Some(cert), Some(key)) => Some(TlsConfig {
+                        cert: cert.clone(),
+                        key: key.clone(),
+                    }),
+                    _ => None,
+                },
             },
         }
     }
@@ -338,7 +360,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("starting the server")?;
     // Scripts and tests read the address from this line, which matters with `--addr ...:0`.
-    println!("todo listening on http://{}", app.local_addr());
+    let scheme = if args.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    println!("todo listening on {scheme}://{}", app.local_addr());
     let signal = signals.next().await;
     tracing::info!(
         signal,

@@ -61,6 +61,21 @@ pub struct WebConfig {
     pub request_timeout: Duration,
     /// Longest time a client may take to send a request's body before it gets 408.
     pub body_timeout: Duration,
+    /// Serve without accounts on a non-loopback address (protected mode refuses otherwise).
+    pub insecure_open: bool,
+    /// Let every signed-in user read `/metrics`, not only admins.
+    pub metrics_public: bool,
+    /// Serve HTTPS with this certificate chain and key.
+    pub tls: Option<TlsConfig>,
+}
+
+/// PEM files for HTTPS.
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 /// Workers on SQLite when not configured: one. SQLite has a single write lock, so more workers
@@ -111,6 +126,9 @@ impl Default for WebConfig {
             max_in_flight: 4_096,
             request_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(10),
+            insecure_open: false,
+            metrics_public: false,
+            tls: None,
         }
     }
 }

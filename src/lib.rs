@@ -5,6 +5,7 @@
 //! commits writes in groups. `app` starts them in that order and serves them over HTTP (`web`);
 //! `cli` is the `todo` command, and `bench` its load generator. Read the modules in this order.
 
+pub mod accounts;
 pub mod app;
 pub mod bench;
 pub mod cache;

@@ -64,6 +64,24 @@ impl ListName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The storage key of `name` owned by the user with id `owner`: `OWNER_ID:NAME`. Names
+    /// cannot hold `:`, so a key with an owner never equals a name without one; lists made
+    /// while no account existed have no owner and keep their bare name as key.
+    pub fn owned(owner: i64, name: &ListName) -> ListName {
+        ListName(format!("{owner}:{}", name.0))
+    }
+
+    /// A key as stored (`NAME` or `OWNER_ID:NAME`), read back from the account tables that
+    /// were written with keys made here.
+    pub fn stored_key(key: &str) -> ListName {
+        ListName(key.to_owned())
+    }
+
+    /// The key prefix of every list owned by `owner`.
+    pub fn owner_prefix(owner: i64) -> String {
+        format!("{owner}:")
+    }
 }
 
 fn is_list_name_char(c: char) -> bool {

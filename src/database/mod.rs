@@ -145,14 +145,17 @@ impl Database {
         self.worker(list).generation()
     }
 
-    /// Names of lists holding entries, in order, after `after`, at most `limit`.
+    /// Names of the lists of `owner` (or of nobody) holding entries, in order, after
+    /// `after`, at most `limit`; without the owner's prefix.
     pub async fn list_names(
         &self,
+        owner: Option<i64>,
         after: &str,
         limit: usize,
     ) -> Result<Vec<ListName>, StorageError> {
         let (respond_to, response) = oneshot::channel();
         let message = WorkerMessage::ListNames {
+            owner,
             after: after.to_owned(),
             limit,
             respond_to,

@@ -43,6 +43,28 @@ pub const CREATE_LIST: &str = "INSERT INTO lists (name, next_id, version)
      VALUES (?1, coalesce(CAST(?3 AS BIGINT), 1), ?2)
      ON CONFLICT (name) DO NOTHING";
 
+/// The bounds of `list_names` for the lists of `owner`, or of the lists without one: the
+/// first key after `after`, the first key past the scope, and whether keys with an owner
+/// count. Keys are compared byte by byte, so `ID:` up to `ID;` holds exactly one owner's lists.
+pub fn list_name_bounds(owner: Option<i64>, after: &str) -> (String, String, bool) {
+    match owner {
+        Some(owner) => {
+            let prefix = ListName::owner_prefix(owner);
+            (format!("{prefix}{after}"), format!("{owner};"), true)
+        }
+        None => (after.to_owned(), char::MAX.to_string(), false),
+    }
+}
+
+/// A list name read back by `list_names`, without `owner`'s prefix, checked.
+pub fn bare_list_name(owner: Option<i64>, key: &str) -> Result<ListName, StorageError> {
+    let prefix = owner.map(ListName::owner_prefix).unwrap_or_default();
+    let bare = key
+        .strip_prefix(prefix.as_str())
+        .ok_or_else(|| corrupt(format!("list {key:?} outside its owner's keys")))?;
+    ListName::parse(bare).map_err(corrupt)
+}
+
 /// A statement with PostgreSQL's placeholders (`$1` for `?1`); no statement here has a `?`
 /// anywhere else.
 pub fn for_postgres(sql: &str) -> String {
@@ -74,11 +96,55 @@ pub fn entry(
     })
 }
 
-/// One open transaction of a backend, for `apply_versioned`: the only thing a backend must
-/// provide to commit.
+/// One open transaction of a backend: the only thing a backend must provide to commit lists
+/// (`apply_versioned`) and to keep accounts (`crate::accounts::store`).
 pub trait CommitSteps {
-    /// Runs one statement of the SQL above with its parameters; returns the rows changed.
+    /// Runs one statement with its parameters; returns the rows changed.
     fn execute(&mut self, sql: &'static str, params: &[Param<'_>]) -> Result<u64, StorageError>;
+
+    /// Runs one query with its parameters; returns its rows, each as its columns in order.
+    fn query(
+        &mut self,
+        sql: &'static str,
+        params: &[Param<'_>],
+    ) -> Result<Vec<Vec<Cell>>, StorageError>;
+}
+
+/// One column of a result row, as both backends read it: booleans come back as integers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cell {
+    /// NULL.
+    Null,
+    /// An integer.
+    Int(i64),
+    /// Text.
+    Text(String),
+}
+
+impl Cell {
+    /// The integer, or a corruption error naming `column`.
+    pub fn int(&self, column: &str) -> Result<i64, StorageError> {
+        match self {
+            Cell::Int(int) => Ok(*int),
+            other => Err(corrupt(format!("{column} is {other:?}, not an integer"))),
+        }
+    }
+
+    /// The integer, NULL as `None`.
+    pub fn optional_int(&self, column: &str) -> Result<Option<i64>, StorageError> {
+        match self {
+            Cell::Null => Ok(None),
+            other => other.int(column).map(Some),
+        }
+    }
+
+    /// The text, or a corruption error naming `column`.
+    pub fn text(&self, column: &str) -> Result<&str, StorageError> {
+        match self {
+            Cell::Text(text) => Ok(text),
+            other => Err(corrupt(format!("{column} is {other:?}, not text"))),
+        }
+    }
 }
 
 /// A statement parameter, typed the way both backends bind it.

@@ -8,13 +8,15 @@ use std::time::Duration;
 
 use std::collections::HashMap;
 
-use rusqlite::types::{ToSqlOutput, Value};
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, OptionalExtension, ToSql, TransactionBehavior, params};
 
 use crate::list::{ListName, TodoList};
 
 use super::change::{Conflicts, KeyedAdd, StorageError, StoredList, VersionedChange};
-use super::sql::{self, CommitSteps, Param, apply_versioned, corrupt, entry_id, stored_version};
+use super::sql::{
+    self, Cell, CommitSteps, Param, apply_versioned, corrupt, entry_id, stored_version,
+};
 
 /// The database file inside the data directory.
 pub const DATABASE_FILE: &str = "todo.sqlite3";
@@ -60,6 +62,42 @@ const MIGRATIONS: &[&str] = &[
     // 3: a fingerprint of the request that created each key, to refuse a key reused for
     // another request (NULL for keys stored before).
     "ALTER TABLE idempotency_keys ADD COLUMN fingerprint INTEGER;",
+    // 4: accounts. Lists of a user are keyed `USER_ID:NAME`; ids are never reused
+    // (AUTOINCREMENT), so a new user of an old name never sees the old user's lists.
+    "CREATE TABLE users (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        admin INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE tokens (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        last_used_at INTEGER
+    );
+    CREATE INDEX tokens_by_user ON tokens (user_id);
+    CREATE TABLE members (
+        list TEXT NOT NULL,
+        user_id INTEGER NOT NULL,
+        owner_id INTEGER NOT NULL,
+        role TEXT NOT NULL,
+        PRIMARY KEY (list, user_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX members_by_user ON members (user_id);
+    CREATE TABLE links (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        list TEXT NOT NULL,
+        role TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX links_by_list ON links (list);",
 ];
 
 /// One connection to the SQLite database.
@@ -192,20 +230,51 @@ impl Sqlite {
         version.map_or(Ok(0), stored_version)
     }
 
-    /// Names of lists holding entries, after `after` in byte order, at most `limit`.
-    pub fn list_names(&mut self, after: &str, limit: usize) -> Result<Vec<ListName>, StorageError> {
+    /// Names of the lists of `owner` (or of nobody) holding entries, after `after` in byte
+    /// order, at most `limit`; without the owner's prefix.
+    pub fn list_names(
+        &mut self,
+        owner: Option<i64>,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<ListName>, StorageError> {
         let mut statement = self.connection.prepare_cached(
-            "SELECT name FROM lists WHERE name > ?1
+            "SELECT name FROM lists WHERE name > ?1 AND name < ?2
+               AND (?3 OR name NOT LIKE '%:%')
                AND EXISTS (SELECT 1 FROM entries WHERE entries.list = lists.name)
-             ORDER BY name LIMIT ?2",
+             ORDER BY name LIMIT ?4",
         )?;
+        let (first, end, owned) = sql::list_name_bounds(owner, after);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let names = statement.query_map(params![after, limit], |row| row.get::<_, String>(0))?;
+        let names = statement.query_map(params![first, end, owned, limit], |row| {
+            row.get::<_, String>(0)
+        })?;
         let mut list_names = Vec::new();
         for name in names {
-            list_names.push(ListName::parse(&name?).map_err(corrupt)?);
+            list_names.push(sql::bare_list_name(owner, &name?)?);
         }
         Ok(list_names)
+    }
+
+    /// Runs `work` in one transaction; `writes` takes the write lock at the start, so the
+    /// transaction never fails halfway on an upgrade.
+    pub fn transaction<R, E: From<StorageError>>(
+        &mut self,
+        writes: bool,
+        work: impl FnOnce(&mut dyn CommitSteps) -> Result<R, E>,
+    ) -> Result<R, E> {
+        let behavior = if writes {
+            TransactionBehavior::Immediate
+        } else {
+            TransactionBehavior::Deferred
+        };
+        let transaction = self
+            .connection
+            .transaction_with_behavior(behavior)
+            .map_err(StorageError::from)?;
+        let result = work(&mut Steps(&transaction))?;
+        transaction.commit().map_err(StorageError::from)?;
+        Ok(result)
     }
 
     /// Runs a trivial query.
@@ -233,6 +302,30 @@ impl CommitSteps for Steps<'_, '_> {
         let mut statement = self.0.prepare_cached(sql)?;
         let n_rows = statement.execute(rusqlite::params_from_iter(params))?;
         Ok(n_rows as u64)
+    }
+
+    fn query(
+        &mut self,
+        sql: &'static str,
+        params: &[Param<'_>],
+    ) -> Result<Vec<Vec<Cell>>, StorageError> {
+        let mut statement = self.0.prepare_cached(sql)?;
+        let n_columns = statement.column_count();
+        let mut rows = statement.query(rusqlite::params_from_iter(params))?;
+        let mut cells = Vec::new();
+        while let Some(row) = rows.next()? {
+            let mut columns = Vec::with_capacity(n_columns);
+            for index in 0..n_columns {
+                columns.push(match row.get_ref(index)? {
+                    ValueRef::Null => Cell::Null,
+                    ValueRef::Integer(int) => Cell::Int(int),
+                    ValueRef::Text(text) => Cell::Text(String::from_utf8_lossy(text).into_owned()),
+                    other => return Err(corrupt(format!("unexpected column {other:?}"))),
+                });
+            }
+            cells.push(columns);
+        }
+        Ok(cells)
     }
 }
 

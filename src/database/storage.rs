@@ -7,6 +7,7 @@ use crate::list::ListName;
 
 use super::change::{Conflicts, StorageError, StoredList, VersionedChange};
 use super::postgres::Postgres;
+use super::sql::CommitSteps;
 use super::sqlite::Sqlite;
 
 /// A storage backend, owned by one database worker.
@@ -51,11 +52,29 @@ impl Storage {
         }
     }
 
-    /// Names of lists that hold entries, in order, after `after`, at most `limit`.
-    pub fn list_names(&mut self, after: &str, limit: usize) -> Result<Vec<ListName>, StorageError> {
+    /// Names of the lists of `owner` (or of nobody) that hold entries, in order, after
+    /// `after`, at most `limit`.
+    pub fn list_names(
+        &mut self,
+        owner: Option<i64>,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<ListName>, StorageError> {
         match self {
-            Storage::Sqlite(sqlite) => sqlite.list_names(after, limit),
-            Storage::Postgres(postgres) => postgres.list_names(after, limit),
+            Storage::Sqlite(sqlite) => sqlite.list_names(owner, after, limit),
+            Storage::Postgres(postgres) => postgres.list_names(owner, after, limit),
+        }
+    }
+
+    /// Runs `work` in one transaction and commits it; `writes` says whether it may write.
+    pub fn transaction<R, E: From<StorageError>>(
+        &mut self,
+        writes: bool,
+        work: impl FnOnce(&mut dyn CommitSteps) -> Result<R, E>,
+    ) -> Result<R, E> {
+        match self {
+            Storage::Sqlite(sqlite) => sqlite.transaction(writes, work),
+            Storage::Postgres(postgres) => postgres.transaction(work),
         }
     }
 

@@ -55,8 +55,9 @@ pub enum WorkerMessage {
     },
     /// Store a change.
     Write(Write),
-    /// Names of lists.
+    /// Names of one owner's lists (or of the lists of nobody).
     ListNames {
+        owner: Option<i64>,
         after: String,
         limit: usize,
         respond_to: oneshot::Sender<Result<Vec<ListName>, StorageError>>,
@@ -188,11 +189,12 @@ impl WorkerActor {
                 let _ = respond_to.send(self.with_storage(|storage| storage.load(&list)));
             }
             WorkerMessage::ListNames {
+                owner,
                 after,
                 limit,
                 respond_to,
             } => {
-                let names = self.with_storage(|storage| storage.list_names(&after, limit));
+                let names = self.with_storage(|storage| storage.list_names(owner, &after, limit));
                 let _ = respond_to.send(names);
             }
             WorkerMessage::Version { list, respond_to } => {

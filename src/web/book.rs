@@ -13,15 +13,13 @@ use serde::Deserialize;
 use crate::list::{Date, NewEntry, Title};
 use crate::lists::{Command, EntriesQuery};
 
+use super::auth::{ListParam, ListTarget};
 use super::error::{ApiError, ErrorBody};
-use super::{AppState, idempotency_key, parse_list};
+use super::{AppState, idempotency_key};
 
 /// Query of the book's routes.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct BookParams {
-    /// The list name: 1 to 128 letters, digits, spaces or `-_.@+`.
-    #[param(max_length = 128)]
-    list: Option<String>,
     /// The date, as `YYYY-MM-DD`.
     #[param(format = Date)]
     date: Option<String>,
@@ -43,16 +41,17 @@ fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, ApiErr
 }
 
 /// The book's `add_entry`: adds an entry and answers `OK`.
-#[utoipa::path(post, path = "/add_entry", params(BookParams),
+#[utoipa::path(post, path = "/add_entry", params(ListParam, BookParams),
     responses((status = 200, content_type = "text/plain", body = String, example = "OK"), (status = 202, content_type = "text/plain", body = String),
         (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn add_entry(
     State(state): State<AppState>,
+    target: ListTarget,
     params: Result<Query<BookParams>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     let Query(params) = params?;
-    let list = parse_list(required(&params.list, "list")?.to_owned())?;
+    let list = &target.key;
     let date = Date::parse(required(&params.date, "date")?)?;
     let title = Title::parse(required(&params.title, "title")?)?;
     let entry = NewEntry::new(date, title);
@@ -62,25 +61,28 @@ pub async fn add_entry(
             entry,
             idempotency_key,
         };
-        state.cache.cast(&list, command)?;
+        state.cache.cast(list, command)?;
         return Ok((StatusCode::ACCEPTED, "OK"));
     }
-    state.cache.add_entry(&list, entry, idempotency_key).await?;
+    state.cache.add_entry(list, entry, idempotency_key).await?;
     Ok((StatusCode::OK, "OK"))
 }
 
 /// The book's `entries`: one `DATE TITLE` line per entry on that date.
-#[utoipa::path(get, path = "/entries", params(BookParams),
+#[utoipa::path(get, path = "/entries", params(ListParam, BookParams),
     responses((status = 200, content_type = "text/plain", body = String, example = "2018-12-19 Dentist"),
         (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn entries(
     State(state): State<AppState>,
+    target: ListTarget,
     params: Result<Query<BookParams>, QueryRejection>,
 ) -> Result<String, ApiError> {
     let Query(params) = params?;
-    let list = parse_list(required(&params.list, "list")?.to_owned())?;
     let date = Date::parse(required(&params.date, "date")?)?;
-    let entries = state.cache.entries(&list, EntriesQuery::On(date)).await?;
+    let entries = state
+        .cache
+        .entries(&target.key, EntriesQuery::On(date))
+        .await?;
     let lines: Vec<String> = entries
         .iter()
         .map(|entry| format!("{} {}", entry.date, entry.title))

@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::accounts::AccountError;
 use crate::database::StorageError;
 use crate::list::ValidationError;
 use crate::lists::RequestError;
@@ -21,6 +22,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// Seconds to send in `Retry-After` with a 429.
+    retry_after: Option<u64>,
 }
 
 /// The JSON body of every error: `{"error": {"code": ..., "message": ...}}`.
@@ -48,7 +51,31 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// A 401: the request needs credentials, or its credentials are not valid.
+    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// A 403 for a caller who may see the target but not do this to it.
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, code, message)
+    }
+
+    /// A 404 for a list the caller may not see, worded like one that does not exist, so
+    /// that names do not leak.
+    pub fn list_not_found() -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "list_not_found", "no such list")
+    }
+
+    /// A 429 telling the client to wait `wait` before trying again.
+    pub fn too_many(message: impl Into<String>, wait: std::time::Duration) -> ApiError {
+        let mut error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message);
+        error.retry_after = Some(wait.as_secs().max(1));
+        error
     }
 
     /// A 400 for a bad or missing query parameter.
@@ -81,11 +108,16 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status, axum::Json(body)).into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        let headers = response.headers_mut();
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        } else if self.status == StatusCode::SERVICE_UNAVAILABLE {
             let retry_after = HeaderValue::from_static(RETRY_AFTER_SECONDS);
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, retry_after);
+            headers.insert(header::RETRY_AFTER, retry_after);
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            let challenge = HeaderValue::from_static("Bearer realm=\"todo\"");
+            headers.insert(header::WWW_AUTHENTICATE, challenge);
         }
         response
     }
@@ -144,6 +176,41 @@ impl From<RequestError> for ApiError {
             RequestError::ShuttingDown => ApiError::unavailable("shutting_down", message),
             RequestError::Crashed => {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+            }
+        }
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(error: AccountError) -> ApiError {
+        let message = error.to_string();
+        match error {
+            AccountError::Storage(cause) => ApiError::from(cause),
+            AccountError::InvalidName(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_user_name", message)
+            }
+            AccountError::InvalidPassword(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_password", message)
+            }
+            AccountError::InvalidRole(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_role", message)
+            }
+            AccountError::UserExists(_) => {
+                ApiError::new(StatusCode::CONFLICT, "user_exists", message)
+            }
+            AccountError::UserNotFound(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "user_not_found", message)
+            }
+            AccountError::LastAdmin(_) => {
+                ApiError::new(StatusCode::CONFLICT, "last_admin", message)
+            }
+            AccountError::Secret(cause) => {
+                tracing::error!(%cause, "secret generation failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error",
+                )
             }
         }
     }

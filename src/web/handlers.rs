@@ -2,8 +2,8 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -11,11 +11,10 @@ use serde::Deserialize;
 use crate::list::{Changes, Date, NewEntry};
 use crate::lists::{Command, Created, EntriesQuery};
 
+use super::auth::{Caller, EntryIdParam, ListTarget};
 use super::body::{EntryBody, EntryPatch, HealthBody, ListsBody, NewEntryBody, QueuedBody};
 use super::error::{ApiError, ErrorBody};
-use super::{
-    AppState, WriteParams, entry_path, idempotency_key, json_body, parse_entry_path, parse_list,
-};
+use super::{AppState, WriteParams, idempotency_key, json_body};
 
 /// Largest page of `GET /lists`.
 const MAX_LISTS_PAGE: usize = 1_000;
@@ -51,6 +50,7 @@ pub struct EntriesParams {
     responses((status = 200, body = ListsBody), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn list_lists(
     State(state): State<AppState>,
+    caller: Caller,
     params: Result<Query<ListsParams>, QueryRejection>,
 ) -> Result<Json<ListsBody>, ApiError> {
     let Query(params) = params?;
@@ -62,8 +62,20 @@ pub async fn list_lists(
         ));
     }
     let after = params.after.unwrap_or_default();
-    let names = state.cache.database().list_names(&after, limit + 1).await?;
+    let owner = caller.user().ok().map(|principal| principal.id);
+    let names = state
+        .cache
+        .database()
+        .list_names(owner, &after, limit + 1)
+        .await?;
     let mut lists: Vec<String> = names.into_iter().map(|name| name.to_string()).collect();
+    if let Ok(principal) = caller.user() {
+        // Shared lists are `OWNER:LIST`; own names hold no `:`, so one sort merges both.
+        let shared = state.accounts.shared_with(principal).await?;
+        lists.extend(shared.into_iter().filter(|name| *name > after));
+        lists.sort();
+        lists.truncate(limit + 1);
+    }
     let next = (lists.len() > limit).then(|| {
         lists.truncate(limit);
         lists[limit - 1].clone()
@@ -76,12 +88,11 @@ pub async fn list_lists(
     responses((status = 200, body = [EntryBody]), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn list_entries(
     State(state): State<AppState>,
-    list: Result<Path<String>, PathRejection>,
+    target: ListTarget,
     params: Result<Query<EntriesParams>, QueryRejection>,
 ) -> Result<Json<Vec<EntryBody>>, ApiError> {
-    let list = parse_list(list?.0)?;
     let query = entries_query(params?.0)?;
-    let entries = state.cache.entries(&list, query).await?;
+    let entries = state.cache.entries(&target.key, query).await?;
     Ok(Json(entries.iter().map(EntryBody::from).collect()))
 }
 
@@ -109,12 +120,12 @@ fn entries_query(params: EntriesParams) -> Result<EntriesQuery, ApiError> {
         (status = 422, body = ErrorBody, description = "the Idempotency-Key was used for a different entry"), (status = 503, body = ErrorBody)))]
 pub async fn add_entry(
     State(state): State<AppState>,
-    list: Result<Path<String>, PathRejection>,
+    target: ListTarget,
     params: Result<Query<WriteParams>, QueryRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let list = parse_list(list?.0)?;
+    let list = &target.key;
     let params = params?.0;
     let entry = NewEntry::try_from(json_body::<NewEntryBody>(body)?)?;
     let idempotency_key = idempotency_key(&headers)?;
@@ -123,11 +134,11 @@ pub async fn add_entry(
             entry,
             idempotency_key,
         };
-        state.cache.cast(&list, command)?;
+        state.cache.cast(list, command)?;
         return Ok((StatusCode::ACCEPTED, Json(QueuedBody { queued: true })).into_response());
     }
-    let Created { entry, .. } = state.cache.add_entry(&list, entry, idempotency_key).await?;
-    let location = entry_path(&list, "entries", entry.id);
+    let Created { entry, .. } = state.cache.add_entry(list, entry, idempotency_key).await?;
+    let location = format!("{}/entries/{}", target.base, entry.id);
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
@@ -141,10 +152,10 @@ pub async fn add_entry(
     responses((status = 200, body = EntryBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get_entry(
     State(state): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
+    target: ListTarget,
+    EntryIdParam(id): EntryIdParam,
 ) -> Result<Json<EntryBody>, ApiError> {
-    let (list, id) = parse_entry_path(path?.0)?;
-    let entry = state.cache.entry(&list, id).await?;
+    let entry = state.cache.entry(&target.key, id).await?;
     Ok(Json(EntryBody::from(&entry)))
 }
 
@@ -155,20 +166,21 @@ pub async fn get_entry(
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn update_entry(
     State(state): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
+    target: ListTarget,
+    EntryIdParam(id): EntryIdParam,
     params: Result<Query<WriteParams>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let (list, id) = parse_entry_path(path?.0)?;
+    let list = &target.key;
     let params = params?.0;
     let changes = Changes::try_from(json_body::<EntryPatch>(body)?)?;
     if params.is_async() {
         state
             .cache
-            .cast(&list, Command::UpdateEntry { id, changes })?;
+            .cast(list, Command::UpdateEntry { id, changes })?;
         return Ok((StatusCode::ACCEPTED, Json(QueuedBody { queued: true })).into_response());
     }
-    let entry = state.cache.update_entry(&list, id, changes).await?;
+    let entry = state.cache.update_entry(list, id, changes).await?;
     Ok(Json(EntryBody::from(&entry)).into_response())
 }
 
@@ -177,10 +189,10 @@ pub async fn update_entry(
     responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn delete_entry(
     State(state): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
+    target: ListTarget,
+    EntryIdParam(id): EntryIdParam,
 ) -> Result<StatusCode, ApiError> {
-    let (list, id) = parse_entry_path(path?.0)?;
-    state.cache.delete_entry(&list, id).await?;
+    state.cache.delete_entry(&target.key, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -189,10 +201,9 @@ pub async fn delete_entry(
     responses((status = 204), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn delete_list(
     State(state): State<AppState>,
-    list: Result<Path<String>, PathRejection>,
+    target: ListTarget,
 ) -> Result<StatusCode, ApiError> {
-    let list = parse_list(list?.0)?;
-    state.cache.clear(&list).await?;
+    state.cache.clear(&target.key).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -3,6 +3,8 @@
 //! Only this module knows about HTTP and JSON. Handlers validate input into the domain's types,
 //! send one command through the cache, and turn the reply into a response.
 
+pub mod accounts;
+pub mod auth;
 pub mod body;
 pub mod book;
 mod edge;
@@ -10,34 +12,39 @@ pub mod error;
 pub mod handlers;
 pub mod metrics;
 pub mod openapi;
+pub mod tls;
 pub mod todo_backend;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, DefaultBodyLimit};
 use axum::http::{HeaderMap, HeaderName, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{BoxError, Router, middleware};
+use hyper::Request;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use metrics_exporter_prometheus::PrometheusHandle;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use tokio::net::TcpListener;
-use tower::ServiceBuilder;
+use tokio_rustls::TlsAcceptor;
 use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::{ServiceBuilder, ServiceExt};
 use tower_http::cors::{Any, CorsLayer};
 
+use crate::accounts::{Accounts, LoginLimiter};
 use crate::cache::Cache;
 use crate::config::WebConfig;
-use crate::list::{EntryId, ListName};
 
 use error::ApiError;
 
@@ -57,23 +64,64 @@ pub const MAX_IDEMPOTENCY_KEY_BYTES: usize = 255;
 pub struct AppState {
     /// The list actors.
     pub cache: Cache,
+    /// Users, tokens, members and share links.
+    pub accounts: Accounts,
+    /// Failed logins, per user name and address.
+    pub limiter: Arc<LoginLimiter>,
+    /// How the server presents itself to authentication.
+    pub auth: AuthConfig,
     /// Renders the process's Prometheus recorder.
     pub metrics: PrometheusHandle,
 }
 
+/// The web server's settings that authentication depends on.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AuthConfig {
+    /// Whether `/metrics` is readable by every signed-in user, not only admins.
+    pub metrics_public: bool,
+    /// Whether the server speaks HTTPS: cookies get `Secure`, URLs `https://`.
+    pub tls: bool,
+}
+
 impl AppState {
-    /// State for handlers over `cache`, installing the metrics recorder if it is not yet.
-    pub fn new(cache: Cache) -> AppState {
+    /// State for handlers over `cache` and `accounts`, installing the metrics recorder if it
+    /// is not yet.
+    pub fn new(cache: Cache, accounts: Accounts, auth: AuthConfig) -> AppState {
         AppState {
             cache,
+            accounts,
+            limiter: Arc::default(),
+            auth,
             metrics: metrics::handle(),
         }
     }
 }
 
-/// Every route, with CORS, limits, metrics and JSON errors.
+/// Every route, with authentication, CORS, limits, metrics and JSON errors.
 pub fn router(state: AppState, config: &WebConfig) -> Router {
     let routes = Router::new()
+        .route("/auth/login", post(accounts::login))
+        .route("/auth/logout", post(accounts::logout))
+        .route(
+            "/users",
+            get(accounts::list_users).post(accounts::create_user),
+        )
+        .route("/users/{name}", delete(accounts::delete_user))
+        .route(
+            "/tokens",
+            get(accounts::list_tokens).post(accounts::create_token),
+        )
+        .route("/tokens/{id}", delete(accounts::revoke_token))
+        .route("/lists/{list}/members", get(accounts::list_members))
+        .route(
+            "/lists/{list}/members/{user}",
+            put(accounts::put_member).delete(accounts::delete_member),
+        )
+        .route(
+            "/lists/{list}/links",
+            get(accounts::list_links).post(accounts::create_link),
+        )
+        .route("/lists/{list}/links/{id}", delete(accounts::revoke_link))
         .route("/lists", get(handlers::list_lists))
         .route("/lists/{list}", delete(handlers::delete_list))
         .route(
@@ -98,6 +146,28 @@ pub fn router(state: AppState, config: &WebConfig) -> Router {
                 .patch(todo_backend::update_todo)
                 .delete(todo_backend::delete_todo),
         )
+        .route(
+            "/s/{secret}/entries",
+            get(handlers::list_entries).post(handlers::add_entry),
+        )
+        .route(
+            "/s/{secret}/entries/{id}",
+            get(handlers::get_entry)
+                .patch(handlers::update_entry)
+                .delete(handlers::delete_entry),
+        )
+        .route(
+            "/s/{secret}/todos",
+            get(todo_backend::list_todos)
+                .post(todo_backend::create_todo)
+                .delete(todo_backend::delete_todos),
+        )
+        .route(
+            "/s/{secret}/todos/{id}",
+            get(todo_backend::get_todo)
+                .patch(todo_backend::update_todo)
+                .delete(todo_backend::delete_todo),
+        )
         .route("/add_entry", post(book::add_entry))
         .route("/entries", get(book::entries))
         .route("/healthz", get(handlers::healthz))
@@ -114,6 +184,10 @@ pub fn router(state: AppState, config: &WebConfig) -> Router {
     routes
         .fallback(|| async { ApiError::no_route() })
         .layer(middleware::map_response(json_for_bare_errors))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
         .layer(middleware::from_fn(edge::utf8_query))
         .layer(middleware::from_fn_with_state(
             config.body_timeout,
@@ -132,6 +206,7 @@ fn cors() -> CorsLayer {
         .allow_methods([
             Method::GET,
             Method::POST,
+            Method::PUT,
             Method::PATCH,
             Method::DELETE,
             Method::OPTIONS,
@@ -178,12 +253,17 @@ async fn json_for_bare_errors(response: Response) -> Response {
     json
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and waits for
-/// the requests in flight to finish.
+/// Serves `router` on `listener` (over TLS when `tls` is set) until `shutdown` resolves, then
+/// stops accepting and waits for the requests in flight to finish.
 ///
 /// hyper is driven directly rather than through `axum::serve`, to set a header read timeout
-/// (which needs a timer, or it is silently off) and a bound on the request head.
-pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()>) {
+/// (which needs a timer, or it is silently off), a bound on the request head, and TLS.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<TlsAcceptor>,
+    shutdown: impl Future<Output = ()>,
+) {
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -193,9 +273,9 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok((stream, peer)) => (stream, peer),
                 Err(error) => {
                     // Usually out of file descriptors: wait for connections to close.
                     tracing::warn!(%error, "accept failed");
@@ -206,13 +286,33 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "connection ended with an error");
+        // Login limits count failures per client address, which handlers read from here.
+        let service = router
+            .clone()
+            .map_request(move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            });
+        let service = TowerToHyperService::new(service);
+        let connection = Connection {
+            builder: builder.clone(),
+            watcher: graceful.watcher(),
+        };
+        match &tls {
+            None => {
+                tokio::spawn(connection.serve(TokioIo::new(stream), service));
             }
-        });
+            Some(acceptor) => {
+                let handshake = acceptor.accept(stream);
+                tokio::spawn(async move {
+                    match tokio::time::timeout(HEADER_READ_TIMEOUT, handshake).await {
+                        Ok(Ok(stream)) => connection.serve(TokioIo::new(stream), service).await,
+                        Ok(Err(error)) => tracing::debug!(%error, %peer, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                });
+            }
+        }
     }
     drop(listener);
     if tokio::time::timeout(GRACEFUL_SHUTDOWN_TIMEOUT, graceful.shutdown())
@@ -220,6 +320,28 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
         .is_err()
     {
         tracing::warn!("connections still open after the grace period; closing them");
+    }
+}
+
+/// What one accepted connection needs to be served and to take part in graceful shutdown.
+struct Connection {
+    builder: http1::Builder,
+    watcher: Watcher,
+}
+
+impl Connection {
+    async fn serve<I, S>(self, io: I, service: S)
+    where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+        S: hyper::service::HttpService<Incoming> + Send,
+        S::Future: Send + 'static,
+        S::ResBody: 'static,
+        <S::ResBody as hyper::body::Body>::Error: Into<BoxError>,
+    {
+        let connection = self.builder.serve_connection(io, service);
+        if let Err(error) = self.watcher.watch(connection).await {
+            tracing::debug!(%error, "connection ended with an error");
+        }
     }
 }
 
@@ -235,14 +357,6 @@ impl WriteParams {
     fn is_async(&self) -> bool {
         self.is_async == Some(true)
     }
-}
-
-fn parse_list(raw: String) -> Result<ListName, ApiError> {
-    Ok(ListName::parse(&raw)?)
-}
-
-fn parse_entry_path((list, id): (String, String)) -> Result<(ListName, EntryId), ApiError> {
-    Ok((ListName::parse(&list)?, EntryId::parse(&id)?))
 }
 
 fn json_body<T: serde::de::DeserializeOwned>(
@@ -280,12 +394,4 @@ const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 /// `text` escaped for use as one segment of a URL path.
 pub fn encode_path_segment(text: &str) -> String {
     utf8_percent_encode(text, PATH_SEGMENT).to_string()
-}
-
-/// `/lists/{list}/{collection}/{id}`, with the list name escaped.
-fn entry_path(list: &ListName, collection: &str, id: EntryId) -> String {
-    format!(
-        "/lists/{}/{collection}/{id}",
-        encode_path_segment(list.as_str())
-    )
 }

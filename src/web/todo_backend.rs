@@ -5,30 +5,32 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{Path, State};
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::list::{Changes, Entry, ListName, NewEntry};
+use crate::list::{Changes, Entry, NewEntry};
 use crate::lists::{Created, EntriesQuery};
 
+use super::auth::{EntryIdParam, ListTarget};
 use super::body::{NewTodoBody, TodoBody, TodoPatch};
 use super::error::{ApiError, ErrorBody};
-use super::{AppState, entry_path, idempotency_key, json_body, parse_entry_path, parse_list};
+use super::{AppState, idempotency_key, json_body};
 
-fn todo(entry: &Entry, list: &ListName, headers: &HeaderMap) -> TodoBody {
+fn todo(entry: &Entry, state: &AppState, target: &ListTarget, headers: &HeaderMap) -> TodoBody {
     let host = headers
         .get(header::HOST)
         .and_then(|host| host.to_str().ok())
         .unwrap_or("localhost");
+    let scheme = if state.auth.tls { "https" } else { "http" };
     TodoBody {
         id: entry.id.get(),
         title: entry.title.to_string(),
         completed: entry.done,
         order: entry.order,
         date: entry.date.to_string(),
-        url: format!("http://{host}{}", entry_path(list, "todos", entry.id)),
+        url: format!("{scheme}://{host}{}/todos/{}", target.base, entry.id),
     }
 }
 
@@ -37,15 +39,14 @@ fn todo(entry: &Entry, list: &ListName, headers: &HeaderMap) -> TodoBody {
     responses((status = 200, body = [TodoBody]), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn list_todos(
     State(state): State<AppState>,
-    list: Result<Path<String>, PathRejection>,
+    target: ListTarget,
     headers: HeaderMap,
 ) -> Result<Json<Vec<TodoBody>>, ApiError> {
-    let list = parse_list(list?.0)?;
-    let entries = state.cache.entries(&list, EntriesQuery::All).await?;
+    let entries = state.cache.entries(&target.key, EntriesQuery::All).await?;
     Ok(Json(
         entries
             .iter()
-            .map(|entry| todo(entry, &list, &headers))
+            .map(|entry| todo(entry, &state, &target, &headers))
             .collect(),
     ))
 }
@@ -57,15 +58,15 @@ pub async fn list_todos(
         (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn create_todo(
     State(state): State<AppState>,
-    list: Result<Path<String>, PathRejection>,
+    target: ListTarget,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let list = parse_list(list?.0)?;
     let entry = NewEntry::try_from(json_body::<NewTodoBody>(body)?)?;
     let idempotency_key = idempotency_key(&headers)?;
-    let Created { entry, .. } = state.cache.add_entry(&list, entry, idempotency_key).await?;
-    let todo = todo(&entry, &list, &headers);
+    let created = state.cache.add_entry(&target.key, entry, idempotency_key);
+    let Created { entry, .. } = created.await?;
+    let todo = todo(&entry, &state, &target, &headers);
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, todo.url.clone())],
@@ -79,10 +80,9 @@ pub async fn create_todo(
     responses((status = 204), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn delete_todos(
     State(state): State<AppState>,
-    list: Result<Path<String>, PathRejection>,
+    target: ListTarget,
 ) -> Result<StatusCode, ApiError> {
-    let list = parse_list(list?.0)?;
-    state.cache.clear(&list).await?;
+    state.cache.clear(&target.key).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -91,12 +91,12 @@ pub async fn delete_todos(
     responses((status = 200, body = TodoBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get_todo(
     State(state): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
+    target: ListTarget,
+    EntryIdParam(id): EntryIdParam,
     headers: HeaderMap,
 ) -> Result<Json<TodoBody>, ApiError> {
-    let (list, id) = parse_entry_path(path?.0)?;
-    let entry = state.cache.entry(&list, id).await?;
-    Ok(Json(todo(&entry, &list, &headers)))
+    let entry = state.cache.entry(&target.key, id).await?;
+    Ok(Json(todo(&entry, &state, &target, &headers)))
 }
 
 /// Changes some fields of a todo; absent fields keep their value.
@@ -106,14 +106,14 @@ pub async fn get_todo(
         (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn update_todo(
     State(state): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
+    target: ListTarget,
+    EntryIdParam(id): EntryIdParam,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<TodoBody>, ApiError> {
-    let (list, id) = parse_entry_path(path?.0)?;
     let changes = Changes::try_from(json_body::<TodoPatch>(body)?)?;
-    let entry = state.cache.update_entry(&list, id, changes).await?;
-    Ok(Json(todo(&entry, &list, &headers)))
+    let entry = state.cache.update_entry(&target.key, id, changes).await?;
+    Ok(Json(todo(&entry, &state, &target, &headers)))
 }
 
 /// Deletes one todo.
@@ -121,9 +121,9 @@ pub async fn update_todo(
     responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn delete_todo(
     State(state): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
+    target: ListTarget,
+    EntryIdParam(id): EntryIdParam,
 ) -> Result<StatusCode, ApiError> {
-    let (list, id) = parse_entry_path(path?.0)?;
-    state.cache.delete_entry(&list, id).await?;
+    state.cache.delete_entry(&target.key, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,0 +1,354 @@
+//! Who is asking, and what a list name means for them: decided once per request, here.
+//!
+//! The `authenticate` middleware runs before every route: in protected mode (some account
+//! exists) it turns a bearer token or the session cookie into a `Caller`, or answers 401. The
+//! `ListTarget` extractor then turns the request's list name (`LIST`, `OWNER:LIST`, `?list=`,
+//! or a share link's secret) into a storage key and the caller's role, or answers 404 for a
+//! list the caller may not see. Handlers never see a raw list name, so a route added later
+//! cannot forget a check (ARCHITECTURE.md, "Users and access").
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{ConnectInfo, FromRequestParts, Query, RawPathParams, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use crate::accounts::{Principal, Resolved, Role, UserName};
+use crate::list::{EntryId, ListName};
+
+use super::error::ApiError;
+use super::{AppState, encode_path_segment};
+
+/// The name of the session cookie set by `POST /auth/login`.
+pub const SESSION_COOKIE: &str = "todo_session";
+
+/// Paths that need no credentials: liveness, logging in, and share links (whose secret is
+/// the credential, checked by `ListTarget`).
+fn is_public(path: &str) -> bool {
+    path == "/healthz" || path == "/auth/login" || path.starts_with("/s/")
+}
+
+/// Who sent a request, as decided by `authenticate`.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// No account exists and the server may serve without credentials: the caller may do
+    /// anything to lists without an owner, as in the book.
+    Open,
+    /// A signed-in user.
+    User {
+        /// Who.
+        principal: Principal,
+        /// The token the request carried, for logout.
+        token: String,
+    },
+}
+
+impl Caller {
+    /// The signed-in user, or a 401 when the server runs without accounts.
+    pub fn user(&self) -> Result<&Principal, ApiError> {
+        match self {
+            Caller::User { principal, .. } => Ok(principal),
+            Caller::Open => Err(ApiError::unauthorized(
+                "this needs an account; create one with `todo user add NAME`",
+            )),
+        }
+    }
+
+    /// Whether the caller may manage accounts: an admin, or anyone while none exist.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        match self {
+            Caller::Open => Ok(()),
+            Caller::User { principal, .. } if principal.admin => Ok(()),
+            Caller::User { .. } => Err(ApiError::forbidden(
+                "admin_required",
+                "only an admin may do this",
+            )),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Caller, ApiError> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| ApiError::unauthorized("this route needs credentials"))
+    }
+}
+
+/// Middleware: puts the `Caller` into the request, or answers 401 (no or bad credentials
+/// on a protected server) or 403 (a cookie on a cross-site write, or a non-admin asking
+/// for `/metrics`).
+pub async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let (mut parts, body) = request.into_parts();
+    match caller(&state, &parts).await {
+        Ok(Some(caller)) => {
+            parts.extensions.insert(caller);
+        }
+        Ok(None) => {}
+        Err(error) => return error.into_response(),
+    }
+    next.run(Request::from_parts(parts, body)).await
+}
+
+async fn caller(state: &AppState, request: &Parts) -> Result<Option<Caller>, ApiError> {
+    if state.accounts.is_open() {
+        return Ok(Some(Caller::Open));
+    }
+    let path = request.uri.path();
+    let headers = &request.headers;
+    let credential = bearer(headers).map(|token| (token, false));
+    let credential = credential.or_else(|| session_cookie(headers).map(|token| (token, true)));
+    let Some((token, by_cookie)) = credential else {
+        if is_public(path) {
+            return Ok(None);
+        }
+        return Err(ApiError::unauthorized(
+            "log in first: send Authorization: Bearer TOKEN (see `todo login`)",
+        ));
+    };
+    let Some(principal) = state.accounts.authenticate(token).await? else {
+        if is_public(path) {
+            return Ok(None);
+        }
+        return Err(ApiError::unauthorized(
+            "the token is invalid, expired or revoked",
+        ));
+    };
+    if by_cookie && !is_safe(&request.method) && !same_origin(headers) {
+        return Err(ApiError::forbidden(
+            "cross_origin",
+            "a request authenticated by cookie must come from this server's own pages",
+        ));
+    }
+    if path == "/metrics" && !principal.admin && !state.auth.metrics_public {
+        return Err(ApiError::forbidden(
+            "admin_required",
+            "only an admin may read metrics",
+        ));
+    }
+    Ok(Some(Caller::User {
+        principal,
+        token: token.to_owned(),
+    }))
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|token| !token.is_empty())
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == SESSION_COOKIE && !value.is_empty()).then_some(value)
+        })
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Whether a browser says the request comes from this server's own pages: `Sec-Fetch-Site`
+/// when the browser sends it, else `Origin` against `Host`. Neither means not a browser, or
+/// an old one; a cookie alone is then not trusted for a write.
+fn same_origin(headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return matches!(site.as_bytes(), b"same-origin" | b"none");
+    }
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let (Some(origin), Some(host)) = (origin, host) else {
+        return false;
+    };
+    let origin = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    origin == Some(host)
+}
+
+/// The client's IP address, which `serve` put into the request (none in tests that call the
+/// router directly).
+pub struct ClientAddress(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _: &S,
+    ) -> Result<ClientAddress, Self::Rejection> {
+        let address = parts.extensions.get::<ConnectInfo<SocketAddr>>();
+        Ok(ClientAddress(address.map(|ConnectInfo(addr)| addr.ip())))
+    }
+}
+
+/// The list a request is about, resolved for its caller.
+#[derive(Debug, Clone)]
+pub struct ListTarget {
+    /// The storage key.
+    pub key: ListName,
+    /// The caller's role; `None` for the owner (or anyone, while no account exists).
+    pub role: Option<Role>,
+    /// The list's address as this caller spelled it (`/lists/NAME`, `/lists/OWNER:NAME` or
+    /// `/s/SECRET`), for `Location` and Todo-Backend URLs the caller can follow.
+    pub base: String,
+    /// Whether the caller is a signed-in user (sharing needs one).
+    pub caller: Option<Principal>,
+}
+
+impl ListTarget {
+    /// The owner's own list, or a 403: only the owner shares a list.
+    pub fn require_owner(&self) -> Result<&Principal, ApiError> {
+        if self.role.is_some() {
+            return Err(ApiError::forbidden(
+                "owner_required",
+                "only the list's owner may manage who can use it",
+            ));
+        }
+        self.caller.as_ref().ok_or_else(|| {
+            ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                "no_accounts",
+                "sharing needs accounts; create one with `todo user add NAME`",
+            )
+        })
+    }
+}
+
+/// `?list=` of the book's routes.
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct ListParam {
+    /// The list: 1 to 128 letters, digits, spaces or `-_.@+`; `OWNER:LIST` for a list shared
+    /// with the caller.
+    #[param(max_length = 193)]
+    list: Option<String>,
+}
+
+impl FromRequestParts<AppState> for ListTarget {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<ListTarget, ApiError> {
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection| {
+                ApiError::new(rejection.status(), "invalid_path", rejection.body_text())
+            })?;
+        let secret = params.iter().find(|(name, _)| *name == "secret");
+        let list = params.iter().find(|(name, _)| *name == "list");
+        let target = match (secret, list) {
+            (Some((_, secret)), _) => by_link(state, secret).await?,
+            (None, Some((_, name))) => {
+                let caller = Caller::from_request_parts(parts, state).await?;
+                let mut target = by_name(state, &caller, name).await?;
+                target.base = format!("/lists/{}", encode_path_segment(name));
+                target
+            }
+            (None, None) => {
+                let query: Result<Query<ListParam>, QueryRejection> =
+                    Query::from_request_parts(parts, state).await;
+                let name = query?.0.list.ok_or_else(|| {
+                    ApiError::bad_parameter("missing_parameter", "missing query parameter \"list\"")
+                })?;
+                let caller = Caller::from_request_parts(parts, state).await?;
+                by_name(state, &caller, &name).await?
+            }
+        };
+        if target.role == Some(Role::Read) && !is_safe(&parts.method) {
+            return Err(ApiError::forbidden(
+                "read_only",
+                "you may read this list but not change it",
+            ));
+        }
+        Ok(target)
+    }
+}
+
+async fn by_link(state: &AppState, secret: &str) -> Result<ListTarget, ApiError> {
+    let resolved = state.accounts.link(secret).await?;
+    let Resolved { key, role } = resolved.ok_or_else(ApiError::list_not_found)?;
+    Ok(ListTarget {
+        key,
+        role,
+        base: format!("/s/{}", encode_path_segment(secret)),
+        caller: None,
+    })
+}
+
+/// `LIST` or `OWNER:LIST` for `caller`.
+async fn by_name(state: &AppState, caller: &Caller, name: &str) -> Result<ListTarget, ApiError> {
+    let (owner, list) = match name.split_once(':') {
+        Some((owner, list)) => {
+            let owner = UserName::parse(owner)
+                .map_err(|error| ApiError::bad_parameter("invalid_list_name", error.to_string()))?;
+            (Some(owner), ListName::parse(list)?)
+        }
+        None => (None, ListName::parse(name)?),
+    };
+    let base = String::new();
+    match caller {
+        Caller::Open if owner.is_some() => Err(ApiError::list_not_found()),
+        Caller::Open => Ok(ListTarget {
+            key: list,
+            role: None,
+            base,
+            caller: None,
+        }),
+        Caller::User { principal, .. } => {
+            let owner = owner.as_ref().map(UserName::as_str);
+            let resolved = state.accounts.resolve(principal, owner, &list).await?;
+            let Resolved { key, role } = resolved.ok_or_else(ApiError::list_not_found)?;
+            Ok(ListTarget {
+                key,
+                role,
+                base,
+                caller: Some(principal.clone()),
+            })
+        }
+    }
+}
+
+/// The `{id}` of an entry route, validated.
+pub struct EntryIdParam(pub EntryId);
+
+impl<S: Send + Sync> FromRequestParts<S> for EntryIdParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<EntryIdParam, ApiError> {
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection| {
+                ApiError::new(rejection.status(), "invalid_path", rejection.body_text())
+            })?;
+        let (_, id) = params
+            .iter()
+            .find(|(name, _)| *name == "id")
+            .ok_or_else(|| {
+                ApiError::new(
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "route has no id",
+                )
+            })?;
+        Ok(EntryIdParam(EntryId::parse(id)?))
+    }
+}
