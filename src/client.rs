@@ -7,7 +7,14 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use anyhow::Context;
+
+use crate::accounts::{Role, UserName};
 use crate::list::{EntryId, ListName};
+use crate::web::accounts::{
+    LinkBody, LoginBody, MemberBody, NewTokenBody, RoleBody, TokenBody, TokenRequestBody,
+};
+use crate::web::encode_path_segment;
 
 /// How long the client waits for a server before giving up.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -54,6 +61,37 @@ struct ErrorDetail {
 pub struct Client {
     http: reqwest::Client,
     server: String,
+    token: Option<String>,
+}
+
+/// A list as the client names it: `LIST`, or `OWNER:LIST` for a list shared with the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListRef(String);
+
+impl ListRef {
+    /// Validates both parts of `text`, so a bad name fails here, not on the server.
+    pub fn parse(text: &str) -> anyhow::Result<ListRef> {
+        match text.split_once(':') {
+            Some((owner, list)) => {
+                UserName::parse(owner)?;
+                ListName::parse(list)?;
+            }
+            None => {
+                ListName::parse(text)?;
+            }
+        }
+        Ok(ListRef(text.to_owned()))
+    }
+
+    fn path(&self) -> String {
+        format!("/lists/{}", encode_path_segment(&self.0))
+    }
+}
+
+impl std::fmt::Display for ListRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// An entry as the server sends it.
@@ -82,26 +120,52 @@ pub enum EntriesFilter {
     Between(String, String),
 }
 
+/// `server` with a scheme (`http://` when it has none) and no trailing slash: the form the
+/// credentials file is keyed by.
+pub fn server_url(server: &str) -> String {
+    let server = server.trim_end_matches('/');
+    match server.contains("://") {
+        true => server.to_owned(),
+        false => format!("http://{server}"),
+    }
+}
+
 impl Client {
-    /// A client of the server at `server`, such as `http://127.0.0.1:5454`; without a scheme
-    /// (`localhost:5454`) it is `http://`.
-    pub fn new(server: &str) -> Result<Client, ClientError> {
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .map_err(|error| ClientError::Protocol(error.to_string()))?;
-        let server = server.trim_end_matches('/');
-        let server = match server.contains("://") {
-            true => server.to_owned(),
-            false => format!("http://{server}"),
-        };
-        Ok(Client { http, server })
+    /// A client of the server at `server`, such as `https://todo.example:5454` (see
+    /// `server_url`), sending `token` as a bearer token, and trusting `ca_cert` (a PEM file)
+    /// besides the usual roots, for a server with its own certificate.
+    pub fn new(
+        server: &str,
+        token: Option<String>,
+        ca_cert: Option<&std::path::Path>,
+    ) -> anyhow::Result<Client> {
+        let mut builder = reqwest::Client::builder().timeout(REQUEST_TIMEOUT);
+        if let Some(path) = ca_cert {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("cannot read the CA certificate {}", path.display()))?;
+            let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+                .with_context(|| format!("{} is not a PEM certificate", path.display()))?;
+            anyhow::ensure!(
+                !certificates.is_empty(),
+                "{} holds no PEM certificate",
+                path.display()
+            );
+            for certificate in certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        let http = builder.build()?;
+        Ok(Client {
+            http,
+            server: server_url(server),
+            token,
+        })
     }
 
     /// Adds an entry and returns it.
     pub async fn add(
         &self,
-        list: &ListName,
+        list: &ListRef,
         date: &str,
         title: &str,
     ) -> Result<EntryView, ClientError> {
@@ -114,7 +178,7 @@ impl Client {
     /// Reads entries.
     pub async fn entries(
         &self,
-        list: &ListName,
+        list: &ListRef,
         filter: &EntriesFilter,
     ) -> Result<Vec<EntryView>, ClientError> {
         let request = self.request(Method::GET, &entries_path(list));
@@ -129,7 +193,7 @@ impl Client {
     /// Changes some fields of an entry and returns it.
     pub async fn update(
         &self,
-        list: &ListName,
+        list: &ListRef,
         id: EntryId,
         changes: Value,
     ) -> Result<EntryView, ClientError> {
@@ -140,7 +204,7 @@ impl Client {
     }
 
     /// Deletes an entry.
-    pub async fn delete(&self, list: &ListName, id: EntryId) -> Result<(), ClientError> {
+    pub async fn delete(&self, list: &ListRef, id: EntryId) -> Result<(), ClientError> {
         let response = self
             .execute(self.request(Method::DELETE, &entry_path(list, id)))
             .await?;
@@ -170,8 +234,108 @@ impl Client {
         }
     }
 
+    /// Logs in; the answer holds the session token.
+    pub async fn login(&self, user: &str, password: &str) -> Result<NewTokenBody, ClientError> {
+        let body = LoginBody {
+            user: user.to_owned(),
+            password: password.to_owned(),
+        };
+        self.send(self.request(Method::POST, "/auth/login").json(&body))
+            .await
+    }
+
+    /// Revokes the token this client sends.
+    pub async fn logout(&self) -> Result<(), ClientError> {
+        self.execute(self.request(Method::POST, "/auth/logout"))
+            .await
+            .map(drop)
+    }
+
+    /// Makes an API token.
+    pub async fn create_token(
+        &self,
+        name: &str,
+        expires_at: Option<String>,
+    ) -> Result<NewTokenBody, ClientError> {
+        let body = TokenRequestBody {
+            name: name.to_owned(),
+            expires_at,
+        };
+        self.send(self.request(Method::POST, "/tokens").json(&body))
+            .await
+    }
+
+    /// The caller's API tokens.
+    pub async fn tokens(&self) -> Result<Vec<TokenBody>, ClientError> {
+        self.send(self.request(Method::GET, "/tokens")).await
+    }
+
+    /// Revokes one of the caller's tokens.
+    pub async fn revoke_token(&self, id: i64) -> Result<(), ClientError> {
+        let path = format!("/tokens/{id}");
+        self.execute(self.request(Method::DELETE, &path))
+            .await
+            .map(drop)
+    }
+
+    /// Gives `user` a role in `list`.
+    pub async fn share(
+        &self,
+        list: &ListRef,
+        user: &str,
+        role: Role,
+    ) -> Result<MemberBody, ClientError> {
+        let path = format!("{}/members/{}", list.path(), encode_path_segment(user));
+        self.send(self.request(Method::PUT, &path).json(&RoleBody { role }))
+            .await
+    }
+
+    /// Takes `user`'s role in `list` away.
+    pub async fn unshare(&self, list: &ListRef, user: &str) -> Result<(), ClientError> {
+        let path = format!("{}/members/{}", list.path(), encode_path_segment(user));
+        self.execute(self.request(Method::DELETE, &path))
+            .await
+            .map(drop)
+    }
+
+    /// The members of `list`.
+    pub async fn members(&self, list: &ListRef) -> Result<Vec<MemberBody>, ClientError> {
+        let path = format!("{}/members", list.path());
+        self.send(self.request(Method::GET, &path)).await
+    }
+
+    /// Makes a share link to `list`; its `path` is relative to the server.
+    pub async fn create_link(&self, list: &ListRef, role: Role) -> Result<LinkBody, ClientError> {
+        let path = format!("{}/links", list.path());
+        self.send(self.request(Method::POST, &path).json(&RoleBody { role }))
+            .await
+    }
+
+    /// The share links of `list`.
+    pub async fn links(&self, list: &ListRef) -> Result<Vec<LinkBody>, ClientError> {
+        let path = format!("{}/links", list.path());
+        self.send(self.request(Method::GET, &path)).await
+    }
+
+    /// Revokes a share link of `list`.
+    pub async fn revoke_link(&self, list: &ListRef, id: i64) -> Result<(), ClientError> {
+        let path = format!("{}/links/{id}", list.path());
+        self.execute(self.request(Method::DELETE, &path))
+            .await
+            .map(drop)
+    }
+
+    /// The server's URL, as the credentials file keys it.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        self.http.request(method, format!("{}{path}", self.server))
+        let request = self.http.request(method, format!("{}{path}", self.server));
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
     }
 
     async fn send<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T, ClientError> {
@@ -216,13 +380,10 @@ impl Client {
     }
 }
 
-fn entries_path(list: &ListName) -> String {
-    format!(
-        "/lists/{}/entries",
-        crate::web::encode_path_segment(list.as_str())
-    )
+fn entries_path(list: &ListRef) -> String {
+    format!("{}/entries", list.path())
 }
 
-fn entry_path(list: &ListName, id: EntryId) -> String {
+fn entry_path(list: &ListRef, id: EntryId) -> String {
     format!("{}/{id}", entries_path(list))
 }

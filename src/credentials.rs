@@ -63,7 +63,10 @@ impl Credentials {
     }
 
     fn write(&self) -> anyhow::Result<()> {
-        let dir = self.path.parent().context("credentials path has no directory")?;
+        let dir = self
+            .path
+            .parent()
+            .context("credentials path has no directory")?;
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)

@@ -12,6 +12,7 @@ pub mod cache;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod credentials;
 pub mod database;
 #[cfg(test)]
 mod fault;

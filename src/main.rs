@@ -22,6 +22,8 @@ fn main() -> ExitCode {
             init_tracing(&args.log);
             runtime.block_on(todo::cli::serve(args))
         }
+        // Blocking, outside the runtime: the PostgreSQL backend brings its own.
+        CliCommand::User(command) => todo::cli::user(command).and_then(|output| print(&output)),
         CliCommand::Bench(args) => {
             init_tracing("warn");
             runtime.block_on(todo::cli::bench(args))

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::database::StorageError;
 
 pub use limiter::LoginLimiter;
-pub use secret::{TOKEN_PREFIX, check_password, hash_password};
+pub use secret::{TOKEN_PREFIX, check_password, hash_password, secret_hash};
 pub use service::{Accounts, Resolved};
 pub use store::{LinkRow, TokenRow, UserRow};
 

@@ -116,7 +116,7 @@ impl Accounts {
         loop {
             tokio::time::sleep(FRESH_FOR).await;
             ticks += 1;
-            let sweep = ticks % 120 == 0;
+            let sweep = ticks.is_multiple_of(120);
             let result = self
                 .run(sweep, move |steps| {
                     if sweep {

@@ -5,13 +5,17 @@ use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{HARNESS_TOKEN, TEST_ACCOUNTS, TestApp, spawn_app};
 
 /// Runs `todo ARGS...` without blocking the runtime that serves it.
 async fn todo(args: &[&str]) -> Output {
     let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
     tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_todo"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_todo"));
+        if std::env::var_os(TEST_ACCOUNTS).is_some() {
+            command.env("TODO_TOKEN", HARNESS_TOKEN);
+        }
+        command
             .args(&args)
             .env_remove("TODO_SERVER")
             .env_remove("HTTP_PROXY")
@@ -211,9 +215,11 @@ async fn a_closed_pipe_is_a_quiet_success() {
         app.add(&format!("list-{n}"), "2018-12-19", "x").await;
     }
     let server = app.address.clone();
+    let token = app.token.clone().unwrap_or_default();
     let output = tokio::task::spawn_blocking(move || {
         let mut child = Command::new(env!("CARGO_BIN_EXE_todo"))
             .args(["lists", "--server", &server])
+            .env("TODO_TOKEN", token)
             .env_remove("HTTP_PROXY")
             .env_remove("http_proxy")
             .stdout(std::process::Stdio::piped())

@@ -11,6 +11,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 use todo::app::App;
 use todo::config::Config;
+use todo::database::storage::Storage;
 
 use crate::postgres;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -27,7 +28,14 @@ pub struct TestApp {
     _dir: TempDir,
     /// The PostgreSQL database of this app, kept across restarts.
     database_url: Option<String>,
+    /// With `TODO_TEST_ACCOUNTS` set: the token of the app's one user, which `client` and
+    /// `raw` send with every request.
+    pub token: Option<String>,
 }
+
+/// The environment variable that makes every app protected: one account, whose token every
+/// request of the harness carries, so the suite checks that accounts change nothing else.
+pub const TEST_ACCOUNTS: &str = "TODO_TEST_ACCOUNTS";
 
 /// The environment variable that points the suite at a PostgreSQL server: a URL of a database
 /// the tests may connect to as a user allowed to create databases.
@@ -63,12 +71,22 @@ async fn start_in(
     config.web.addr = SocketAddr::from(([127, 0, 0, 1], 0));
     config.database.database_url = database_url.clone();
     configure(&mut config);
+    let token = match std::env::var_os(TEST_ACCOUNTS) {
+        Some(_) => Some(account_with_token(&config.database)),
+        None => None,
+    };
     let app = App::start(config)
         .await
         .expect("the app starts on a fresh directory");
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = &token {
+        let value = format!("Bearer {token}").parse().expect("a header value");
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
     let client = reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
         .build()
         .expect("a reqwest client");
     TestApp {
@@ -77,7 +95,34 @@ async fn start_in(
         app,
         _dir: dir,
         database_url,
+        token,
     }
+}
+
+/// The API token of the one account every app has when `TODO_TEST_ACCOUNTS` is set: the same
+/// for every app (each has its own storage), so the `todo` binary run by a test can get it
+/// from `TODO_TOKEN`.
+pub const HARNESS_TOKEN: &str = "todo_harness-token-of-every-test-app";
+
+/// Makes the account `tester` with `HARNESS_TOKEN` on `config`'s storage, as `todo user add`
+/// and `POST /tokens` would, unless it exists (after a restart); returns the token.
+pub fn account_with_token(config: &todo::config::DatabaseConfig) -> String {
+    use todo::accounts::{UserName, store};
+    let mut storage = Storage::open(config).expect("storage opens");
+    let hash = todo::accounts::secret_hash(HARNESS_TOKEN);
+    storage
+        .transaction(true, |steps| -> Result<(), todo::accounts::AccountError> {
+            if store::user_row(steps, "tester")?.is_some() {
+                return Ok(());
+            }
+            let name = UserName::parse("tester")?;
+            let (user, _) = store::create_user(steps, &name, "unusable", true, 0)?;
+            let kind = store::TokenKind::Api;
+            store::create_token(steps, user.id, kind, "test", &hash, 0, None)?;
+            Ok(())
+        })
+        .expect("the account is stored");
+    HARNESS_TOKEN.to_owned()
 }
 
 /// A response read off a raw socket: the status, the head's text, and the body.
@@ -111,7 +156,8 @@ impl TestApp {
         start_in(dir, database_url, |_| {}).await
     }
 
-    /// A request to `path` (which starts with `/`).
+    /// A request to `path` (which starts with `/`); the client adds the app's token if it
+    /// has one.
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.client
             .request(method, format!("{}{path}", self.address))
@@ -199,8 +245,12 @@ impl TestApp {
     /// normalisation happens, unlike reqwest's.
     pub async fn raw(&self, head: &str, body: &[u8]) -> RawResponse {
         let mut stream = TcpStream::connect(self.addr()).await.expect("connects");
+        let authorization = match &self.token {
+            Some(token) => format!("Authorization: Bearer {token}\r\n"),
+            None => String::new(),
+        };
         let mut request = format!(
-            "{head}\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+            "{head}\r\nHost: {}\r\nConnection: close\r\n{authorization}Content-Length: {}\r\n\r\n",
             self.addr(),
             body.len()
         )

@@ -2,6 +2,7 @@
 //! each module covers one face of the API, and `helpers` starts a fresh server per test.
 //! `on_postgresql` runs the whole binary once more against a throwaway PostgreSQL cluster.
 
+mod access;
 mod book;
 mod cli;
 mod edge;
@@ -15,3 +16,4 @@ mod ops;
 mod postgres;
 mod restart;
 mod todo_backend;
+mod with_accounts;

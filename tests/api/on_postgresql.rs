@@ -45,7 +45,7 @@ async fn the_api_suite_passes_on_postgresql() {
 }
 
 /// The number of passed tests in libtest's summary line (`test result: ok. N passed; ...`).
-fn passed(stdout: &str) -> usize {
+pub fn passed(stdout: &str) -> usize {
     stdout
         .lines()
         .find_map(|line| line.strip_prefix("test result: ok. "))

@@ -18,12 +18,19 @@ impl Server {
         Server { child, url }
     }
 
+    /// Starts the binary on `data_dir` listening on `addr` (such as `0.0.0.0:0`).
+    pub fn start_at(data_dir: &Path, addr: &str, extra_args: &[&str]) -> Server {
+        let command = Command::new(env!("CARGO_BIN_EXE_todo"));
+        let (child, url) = spawn_command(command, data_dir, "warn", addr, extra_args);
+        Server { child, url }
+    }
+
     /// Starts the binary through `wrapper` (a program that runs its arguments, such as
     /// `fiu-run -x`), which must exec the server so that the child's id is the server's.
     pub fn start_under(wrapper: &[&str], data_dir: &Path) -> Server {
         let mut command = Command::new(wrapper[0]);
         command.args(&wrapper[1..]).arg(env!("CARGO_BIN_EXE_todo"));
-        let (child, url) = spawn_command(command, data_dir, "warn", &[]);
+        let (child, url) = spawn_command(command, data_dir, "warn", "127.0.0.1:0", &[]);
         Server { child, url }
     }
 
@@ -96,6 +103,7 @@ pub fn spawn_serve(data_dir: &Path, log: &str, extra_args: &[&str]) -> (Child, S
         Command::new(env!("CARGO_BIN_EXE_todo")),
         data_dir,
         log,
+        "127.0.0.1:0",
         extra_args,
     )
 }
@@ -104,10 +112,11 @@ fn spawn_command(
     mut command: Command,
     data_dir: &Path,
     log: &str,
+    addr: &str,
     extra_args: &[&str],
 ) -> (Child, String) {
     let mut child = command
-        .args(["serve", "--addr", "127.0.0.1:0", "--log", log, "--data-dir"])
+        .args(["serve", "--addr", addr, "--log", log, "--data-dir"])
         .arg(data_dir)
         .args(extra_args)
         .stdout(Stdio::piped())

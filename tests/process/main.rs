@@ -2,6 +2,7 @@
 //! process boundary can show (SIGKILL, SIGTERM, memory under overload, what lands on disk, and
 //! several nodes on one PostgreSQL database).
 
+mod accounts;
 mod bad_input;
 mod crash;
 mod fsync_failure;

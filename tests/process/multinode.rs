@@ -663,3 +663,69 @@ async fn a_node_answers_503_while_its_database_is_down_and_recovers_on_its_own()
         );
     }
 }
+
+#[tokio::test]
+async fn a_token_revoked_through_one_node_is_refused_by_the_other_within_a_second() {
+    let (_cluster, database_url) = database().await;
+    let user_add = std::process::Command::new(env!("CARGO_BIN_EXE_todo"))
+        .args([
+            "user",
+            "add",
+            "alice",
+            "--password-stdin",
+            "--database-url",
+            &database_url,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(b"alice-password\n")?;
+            child.wait()
+        })
+        .expect("todo user add runs");
+    assert!(user_add.success());
+    let first = Node::start(&database_url);
+    let second = Node::start(&database_url);
+    let client = client();
+    let login = json!({"user": "alice", "password": "alice-password"});
+    let (status, body) = send(
+        client
+            .post(format!("{}/auth/login", first.url()))
+            .json(&login),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let session: Value = serde_json::from_str(&body).unwrap();
+    let session = session["token"].as_str().unwrap().to_owned();
+    let made = client
+        .post(format!("{}/tokens", first.url()))
+        .bearer_auth(&session);
+    let (status, body) = send(made.json(&json!({"name": "ci"}))).await;
+    assert_eq!(status, 201, "{body}");
+    let token: Value = serde_json::from_str(&body).unwrap();
+    let secret = token["token"].as_str().unwrap().to_owned();
+
+    let lists = format!("{}/lists", second.url());
+    let (status, _) = send(client.get(&lists).bearer_auth(&secret)).await;
+    assert_eq!(status, 200, "the other node accepts the new token");
+    let revoke = client.delete(format!("{}/tokens/{}", first.url(), token["id"]));
+    let (status, _) = send(revoke.bearer_auth(&session)).await;
+    assert_eq!(status, 204);
+    let revoked_at = std::time::Instant::now();
+    loop {
+        let (status, _) = send(client.get(&lists).bearer_auth(&secret)).await;
+        if status == 401 {
+            break;
+        }
+        assert!(
+            revoked_at.elapsed() < Duration::from_secs(1),
+            "still accepted after 1 s"
+        );
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+    println!(
+        "refused by the other node {:?} after the revocation",
+        revoked_at.elapsed()
+    );
+}

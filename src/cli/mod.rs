@@ -14,14 +14,19 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::{Map, Value};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
+mod accounts;
+
+pub use accounts::{LinkCommand, StorageArgs, TokenCommand, UserCommand, connect, user};
+
+use crate::accounts::Role;
 use crate::app::App;
 use crate::bench::workload::Workload;
 use crate::bench::{
     Api, BenchConfig, HttpConfig, InProcessConfig, LoadConfig, Scenario, Stop, Target,
 };
-use crate::client::{Client, EntriesFilter, EntryView};
+use crate::client::{EntriesFilter, EntryView, ListRef};
 use crate::config::{Config, DatabaseConfig, ListsConfig, TlsConfig, WebConfig};
-use crate::list::{EntryId, ListName};
+use crate::list::EntryId;
 
 /// A concurrent, durable to-do list server, and its client.
 #[derive(Debug, Parser)]
@@ -104,6 +109,58 @@ pub enum CliCommand {
     },
     /// Measure throughput and latency, in-process (--inproc) or against a server (--url).
     Bench(BenchArgs),
+    /// Manage accounts on the server's storage (works while the server runs).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Log in to a server and keep the session token for the other commands.
+    Login {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The user name [default: $USER].
+        user: Option<String>,
+        /// Read the password from the first line of standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// End the session `todo login` started and forget its token.
+    Logout {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Make, show and revoke API tokens for scripts and other programs.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Let another user read or change one of your lists.
+    Share {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Your list.
+        list: String,
+        /// The user to share it with.
+        user: String,
+        /// What they may do.
+        #[arg(long, value_parser = accounts::parse_role)]
+        role: Role,
+    },
+    /// Stop sharing one of your lists with a user.
+    Unshare {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Your list.
+        list: String,
+        /// The user.
+        user: String,
+    },
+    /// Show who shares one of your lists.
+    Members {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Your list.
+        list: String,
+    },
+    /// Make, show and revoke share links: URLs that open one list without logging in.
+    #[command(subcommand)]
+    Link(LinkCommand),
 }
 
 /// Flags of `todo serve`.
@@ -172,9 +229,15 @@ pub struct ServeArgs {
 /// Flags of the client subcommands.
 #[derive(Debug, Args)]
 pub struct ClientArgs {
-    /// The server to talk to.
+    /// The server to talk to (http:// or https://).
     #[arg(long, env = "TODO_SERVER", default_value = "http://127.0.0.1:5454")]
     pub server: String,
+    /// The API token to send [default: the one `todo login` saved for --server].
+    #[arg(long, env = "TODO_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Trust this PEM certificate for https:// (a server with its own certificate).
+    #[arg(long, env = "TODO_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -414,6 +477,23 @@ pub async fn run_client(command: CliCommand) -> anyhow::Result<String> {
     let output = match command {
         CliCommand::Serve(_) => unreachable!("main runs serve itself"),
         CliCommand::Bench(_) => unreachable!("main runs bench itself"),
+        CliCommand::User(_) => unreachable!("main runs user itself"),
+        CliCommand::Login {
+            client,
+            user,
+            password_stdin,
+        } => accounts::login(client, user, password_stdin).await?,
+        CliCommand::Logout { client } => accounts::logout(client).await?,
+        CliCommand::Token(command) => accounts::token(command).await?,
+        CliCommand::Share {
+            client,
+            list,
+            user,
+            role,
+        } => accounts::share(client, list, user, role).await?,
+        CliCommand::Unshare { client, list, user } => accounts::unshare(client, list, user).await?,
+        CliCommand::Members { client, list } => accounts::members(client, list).await?,
+        CliCommand::Link(command) => accounts::link(command).await?,
         CliCommand::Add {
             client,
             list,
@@ -491,12 +571,8 @@ pub async fn run_client(command: CliCommand) -> anyhow::Result<String> {
     Ok(output)
 }
 
-fn connect(args: &ClientArgs) -> anyhow::Result<Client> {
-    Ok(Client::new(&args.server)?)
-}
-
-fn list_name(text: &str) -> anyhow::Result<ListName> {
-    Ok(ListName::parse(text)?)
+fn list_name(text: &str) -> anyhow::Result<ListRef> {
+    ListRef::parse(text)
 }
 
 fn entry_id(id: u64) -> anyhow::Result<EntryId> {

@@ -1,0 +1,692 @@
+//! Users and access over real sockets: the access matrix (every list route × every kind of
+//! caller), logging in and out, the login limit, tokens and cookies.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_error, header, spawn_app};
+
+/// The title of the entry the matrix protects; no answer to a caller who may not read the list
+/// may contain it.
+const SECRET_TITLE: &str = "secret plans";
+
+/// A user's password in these tests.
+fn password(user: &str) -> String {
+    format!("{user}-password")
+}
+
+/// What a route needs of its caller.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Needs {
+    Read,
+    Write,
+    /// Only the owner: members and links.
+    Owner,
+}
+
+/// One request of the matrix: `{L}` is the list's address for the caller (`/lists/NAME` or
+/// `/s/SECRET`) and `{Q}` its name in `?list=`.
+struct Route {
+    method: Method,
+    path: &'static str,
+    body: Option<Value>,
+    needs: Needs,
+}
+
+fn routes() -> Vec<Route> {
+    let route = |method: Method, path: &'static str, body: Option<Value>, needs| Route {
+        method,
+        path,
+        body,
+        needs,
+    };
+    let entry = json!({"date": "2026-12-03", "title": "written"});
+    vec![
+        route(Method::GET, "{L}/entries", None, Needs::Read),
+        route(
+            Method::GET,
+            "{L}/entries?date=2026-12-03",
+            None,
+            Needs::Read,
+        ),
+        route(Method::GET, "{L}/entries/1", None, Needs::Read),
+        route(Method::GET, "{L}/todos", None, Needs::Read),
+        route(Method::GET, "{L}/todos/1", None, Needs::Read),
+        route(
+            Method::GET,
+            "/entries?list={Q}&date=2026-12-03",
+            None,
+            Needs::Read,
+        ),
+        route(
+            Method::POST,
+            "{L}/entries",
+            Some(entry.clone()),
+            Needs::Write,
+        ),
+        route(
+            Method::POST,
+            "{L}/entries?async=true",
+            Some(entry),
+            Needs::Write,
+        ),
+        route(
+            Method::PATCH,
+            "{L}/entries/1",
+            Some(json!({"done": true})),
+            Needs::Write,
+        ),
+        route(Method::DELETE, "{L}/entries/999", None, Needs::Write),
+        route(
+            Method::POST,
+            "{L}/todos",
+            Some(json!({"title": "t"})),
+            Needs::Write,
+        ),
+        route(
+            Method::PATCH,
+            "{L}/todos/1",
+            Some(json!({"completed": true})),
+            Needs::Write,
+        ),
+        route(Method::DELETE, "{L}/todos/999", None, Needs::Write),
+        route(
+            Method::POST,
+            "/add_entry?list={Q}&date=2026-12-03&title=b",
+            None,
+            Needs::Write,
+        ),
+        route(Method::GET, "{L}/members", None, Needs::Owner),
+        route(
+            Method::PUT,
+            "{L}/members/carol",
+            Some(json!({"role": "write"})),
+            Needs::Owner,
+        ),
+        route(Method::DELETE, "{L}/members/nobody", None, Needs::Owner),
+        route(Method::GET, "{L}/links", None, Needs::Owner),
+        route(Method::DELETE, "{L}/links/999", None, Needs::Owner),
+        // Last: they empty the list, which the routes above do not mind (a missing entry is
+        // still the list's own 404, `entry_not_found`).
+        route(Method::DELETE, "{L}/todos", None, Needs::Write),
+        route(Method::DELETE, "{L}", None, Needs::Write),
+    ]
+}
+
+/// How a caller presents itself.
+#[derive(Clone)]
+enum Credential {
+    None,
+    Bearer(String),
+    /// A session cookie on a request from another site.
+    CrossSiteCookie(String),
+    /// A share link's path, `/s/SECRET`.
+    Link(String),
+}
+
+/// A kind of caller and what it may do.
+struct Caller {
+    name: &'static str,
+    credential: Credential,
+    /// The list's name for this caller (`work` or `alice:work`).
+    list: &'static str,
+    /// The status class expected for each kind of route: `None` for "it works".
+    read: Option<(StatusCode, &'static str)>,
+    write: Option<(StatusCode, &'static str)>,
+    owner: Option<(StatusCode, &'static str)>,
+}
+
+/// Codes that mean the request reached the list and did what it could: the entry or member
+/// asked for is simply not there.
+const LIST_LEVEL_NOT_FOUND: [&str; 4] = [
+    "entry_not_found",
+    "member_not_found",
+    "link_not_found",
+    "user_not_found",
+];
+
+/// alice (the first account, an admin) owns `work` with one entry; bob may read it, carol may
+/// change it, dave is a stranger. Returns the app and each user's session token.
+async fn shared_list() -> (TestApp, Vec<(String, String)>) {
+    let app = spawn_app().await;
+    for user in ["alice", "bob", "carol", "dave"] {
+        let body = json!({"name": user, "password": password(user)});
+        let response = app.post_json("/users", &body).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "POST /users {user}");
+    }
+    wait_until_protected(&app).await;
+    let mut tokens = Vec::new();
+    for user in ["alice", "bob", "carol", "dave"] {
+        tokens.push((user.to_owned(), login(&app, user).await));
+    }
+    let alice = &tokens[0].1;
+    let entry = json!({"date": "2026-12-03", "title": SECRET_TITLE});
+    let response = app
+        .request(Method::POST, "/lists/work/entries")
+        .bearer_auth(alice)
+        .json(&entry);
+    assert_eq!(app.send(response).await.status(), StatusCode::CREATED);
+    for (user, role) in [("bob", "read"), ("carol", "write")] {
+        let request = app
+            .request(Method::PUT, &format!("/lists/work/members/{user}"))
+            .bearer_auth(alice)
+            .json(&json!({"role": role}));
+        assert_eq!(app.send(request).await.status(), StatusCode::OK);
+    }
+    (app, tokens)
+}
+
+/// Waits until the server has seen that accounts exist (it looks twice a second).
+async fn wait_until_protected(app: &TestApp) {
+    for _ in 0..100 {
+        let response = app
+            .client
+            .get(format!("{}/lists", app.address))
+            .send()
+            .await;
+        if response.expect("answers").status() == StatusCode::UNAUTHORIZED {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the server never became protected");
+}
+
+async fn login(app: &TestApp, user: &str) -> String {
+    let body = json!({"user": user, "password": password(user)});
+    let response = app
+        .client
+        .post(format!("{}/auth/login", app.address))
+        .json(&body);
+    let response = response.send().await.expect("answers");
+    assert_eq!(response.status(), StatusCode::OK, "login {user}");
+    let body: Value = response.json().await.expect("JSON");
+    body["token"].as_str().expect("a token").to_owned()
+}
+
+async fn post_as(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
+    let request = app.client.post(format!("{}{path}", app.address));
+    let response = request
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("answers");
+    assert!(
+        response.status().is_success(),
+        "POST {path}: {}",
+        response.status()
+    );
+    response.json().await.expect("JSON")
+}
+
+#[tokio::test]
+async fn every_list_route_answers_each_kind_of_caller_as_its_rights_say() {
+    let (app, tokens) = shared_list().await;
+    let token = |user: &str| {
+        tokens
+            .iter()
+            .find(|(name, _)| name == user)
+            .unwrap()
+            .1
+            .clone()
+    };
+    let alice = token("alice");
+    let revoked = post_as(&app, &alice, "/tokens", json!({"name": "old"})).await;
+    let request = app
+        .client
+        .delete(format!("{}/tokens/{}", app.address, revoked["id"]))
+        .bearer_auth(&alice);
+    assert_eq!(
+        request.send().await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    let soon = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let expiring = json!({"name": "short", "expires_at": soon.to_rfc3339()});
+    let expired = post_as(&app, &alice, "/tokens", expiring).await;
+    let read_link = post_as(&app, &alice, "/lists/work/links", json!({"role": "read"})).await;
+    let write_link = post_as(&app, &alice, "/lists/work/links", json!({"role": "write"})).await;
+    let link = |body: &Value| Credential::Link(body["path"].as_str().unwrap().to_owned());
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+
+    let unauthorized = Some((StatusCode::UNAUTHORIZED, "unauthorized"));
+    let not_found = Some((StatusCode::NOT_FOUND, "list_not_found"));
+    let read_only = Some((StatusCode::FORBIDDEN, "read_only"));
+    let owner_only = Some((StatusCode::FORBIDDEN, "owner_required"));
+    let callers = vec![
+        Caller {
+            name: "owner",
+            credential: Credential::Bearer(alice.clone()),
+            list: "work",
+            read: None,
+            write: None,
+            owner: None,
+        },
+        Caller {
+            name: "member read",
+            credential: Credential::Bearer(token("bob")),
+            list: "alice:work",
+            read: None,
+            write: read_only,
+            owner: owner_only,
+        },
+        Caller {
+            name: "member write",
+            credential: Credential::Bearer(token("carol")),
+            list: "alice:work",
+            read: None,
+            write: None,
+            owner: owner_only,
+        },
+        Caller {
+            name: "stranger",
+            credential: Credential::Bearer(token("dave")),
+            list: "alice:work",
+            read: not_found,
+            write: not_found,
+            owner: not_found,
+        },
+        Caller {
+            name: "stranger guessing",
+            credential: Credential::Bearer(token("dave")),
+            list: "work",
+            read: None,
+            write: None,
+            owner: None,
+        },
+        Caller {
+            name: "revoked token",
+            credential: Credential::Bearer(revoked["token"].as_str().unwrap().to_owned()),
+            list: "work",
+            read: unauthorized,
+            write: unauthorized,
+            owner: unauthorized,
+        },
+        Caller {
+            name: "expired token",
+            credential: Credential::Bearer(expired["token"].as_str().unwrap().to_owned()),
+            list: "work",
+            read: unauthorized,
+            write: unauthorized,
+            owner: unauthorized,
+        },
+        Caller {
+            name: "no credentials",
+            credential: Credential::None,
+            list: "work",
+            read: unauthorized,
+            write: unauthorized,
+            owner: unauthorized,
+        },
+        Caller {
+            name: "cookie from another site",
+            credential: Credential::CrossSiteCookie(alice.clone()),
+            list: "work",
+            read: None,
+            write: None,
+            owner: None,
+        },
+        Caller {
+            name: "read link",
+            credential: link(&read_link),
+            list: "",
+            read: None,
+            write: read_only,
+            owner: None,
+        },
+        Caller {
+            name: "write link",
+            credential: link(&write_link),
+            list: "",
+            read: None,
+            write: None,
+            owner: None,
+        },
+    ];
+    let mut n_cells = 0;
+    for caller in &callers {
+        for route in routes() {
+            if let Some(outcome) = check(&app, caller, &route).await {
+                n_cells += 1;
+                outcome.unwrap_or_else(|failure| panic!("{failure}"));
+            }
+        }
+    }
+    println!("access matrix: {n_cells} cells, {} callers", callers.len());
+    assert!(n_cells > 200, "only {n_cells} cells ran");
+
+    // "stranger guessing" above reached dave's own (empty) `work`, never alice's.
+    let entries = app
+        .request(Method::GET, "/lists/work/entries")
+        .bearer_auth(token("dave"));
+    let body = app.send(entries).await.text().await.unwrap();
+    assert!(!body.contains(SECRET_TITLE), "{body}");
+}
+
+/// Sends `route` as `caller`; `None` when the route does not apply (a share link has no book
+/// routes and manages nothing), else whether the answer was the expected one.
+async fn check(app: &TestApp, caller: &Caller, route: &Route) -> Option<Result<(), String>> {
+    let is_link = matches!(caller.credential, Credential::Link(_));
+    if is_link && (route.path.contains("{Q}") || route.needs == Needs::Owner || route.path == "{L}")
+    {
+        return None;
+    }
+    let base = match &caller.credential {
+        Credential::Link(path) => path.clone(),
+        _ => format!("/lists/{}", caller.list),
+    };
+    let path = route.path.replace("{L}", &base).replace("{Q}", caller.list);
+    let mut request = app
+        .client
+        .request(route.method.clone(), format!("{}{path}", app.address));
+    request = match &caller.credential {
+        Credential::Bearer(token) => request.bearer_auth(token),
+        Credential::CrossSiteCookie(token) => request
+            .header("cookie", format!("todo_session={token}"))
+            .header("origin", "https://evil.example"),
+        Credential::None | Credential::Link(_) => request,
+    };
+    if let Some(body) = &route.body {
+        request = request.json(body);
+    }
+    let response = request.send().await.expect("the server answers");
+    let status = response.status();
+    let location = header(&response, "location");
+    let text = response.text().await.expect("a body");
+    let cross_site = matches!(caller.credential, Credential::CrossSiteCookie(_));
+    let expected = match route.needs {
+        _ if cross_site && route.method != Method::GET => {
+            Some((StatusCode::FORBIDDEN, "cross_origin"))
+        }
+        Needs::Read => caller.read,
+        Needs::Write => caller.write,
+        // A reader's change is refused as a change before it is refused as management.
+        Needs::Owner if route.method != Method::GET && caller.write.is_some() => caller.write,
+        Needs::Owner => caller.owner,
+    };
+    let cell = format!(
+        "{} {} {path} as {}: {status} {text}",
+        route.method, route.path, caller.name
+    );
+    let code = serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|body| body["error"]["code"].as_str().map(str::to_owned));
+    let ok = match expected {
+        None => {
+            status.is_success()
+                || code
+                    .as_deref()
+                    .is_some_and(|code| LIST_LEVEL_NOT_FOUND.contains(&code))
+        }
+        Some((expected_status, expected_code)) => {
+            status == expected_status && code.as_deref() == Some(expected_code)
+        }
+    };
+    if expected.is_some() && (text.contains(SECRET_TITLE) || location.contains("work")) {
+        return Some(Err(format!("{cell}: a refusal leaks the list")));
+    }
+    Some(if ok {
+        Ok(())
+    } else {
+        Err(format!("{cell}: expected {expected:?}"))
+    })
+}
+
+#[tokio::test]
+async fn get_lists_shows_own_and_shared_lists_and_nothing_of_strangers() {
+    let (app, tokens) = shared_list().await;
+    for (user, expected) in [
+        ("alice", vec!["work"]),
+        ("bob", vec!["alice:work"]),
+        ("dave", vec![]),
+    ] {
+        let token = &tokens.iter().find(|(name, _)| name == user).unwrap().1;
+        let request = app.request(Method::GET, "/lists").bearer_auth(token);
+        let body: Value = app.send(request).await.json().await.unwrap();
+        assert_eq!(body["lists"], json!(expected), "{user}");
+    }
+    let alice = &tokens[0].1;
+    let metrics = app.request(Method::GET, "/metrics").bearer_auth(alice);
+    assert_eq!(app.send(metrics).await.status(), StatusCode::OK);
+    let metrics = app
+        .request(Method::GET, "/metrics")
+        .bearer_auth(&tokens[1].1);
+    assert_error(
+        app.send(metrics).await,
+        StatusCode::FORBIDDEN,
+        "admin_required",
+    )
+    .await;
+    let health = app
+        .client
+        .get(format!("{}/healthz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn failed_logins_are_limited_and_do_not_say_whether_the_user_exists() {
+    let (app, _) = shared_list().await;
+    let attempt = |user: &'static str| {
+        let body = json!({"user": user, "password": "wrong password"});
+        app.client
+            .post(format!("{}/auth/login", app.address))
+            .json(&body)
+            .send()
+    };
+    let unknown = attempt("nobody").await.unwrap();
+    let unknown = assert_error(unknown, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let wrong = assert_error(
+        attempt("bob").await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    assert_eq!(unknown, wrong);
+    for _ in 0..4 {
+        assert_eq!(
+            attempt("bob").await.unwrap().status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let limited = attempt("bob").await.unwrap();
+    let retry_after: u64 = header(&limited, "retry-after")
+        .parse()
+        .expect("Retry-After");
+    assert!((1..=60).contains(&retry_after));
+    assert_error(limited, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
+    // The right password is refused too while the limit holds: guessing cannot go on.
+    let body = json!({"user": "bob", "password": password("bob")});
+    let right = app
+        .client
+        .post(format!("{}/auth/login", app.address))
+        .json(&body)
+        .send();
+    assert_eq!(right.await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn a_revoked_token_and_a_logged_out_session_fail_on_their_next_request() {
+    let (app, tokens) = shared_list().await;
+    let alice = &tokens[0].1;
+    let token = post_as(&app, alice, "/tokens", json!({"name": "ci"})).await;
+    let secret = token["token"].as_str().unwrap();
+    assert!(secret.starts_with("todo_"));
+    let lists = || app.client.get(format!("{}/lists", app.address));
+    assert_eq!(
+        lists().bearer_auth(secret).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    let list = app
+        .client
+        .get(format!("{}/tokens", app.address))
+        .bearer_auth(alice);
+    let list: Value = list.send().await.unwrap().json().await.unwrap();
+    assert_eq!(list[0]["name"], "ci");
+    assert!(
+        !list.to_string().contains(secret),
+        "a listed token shows its secret"
+    );
+    let revoke = app
+        .client
+        .delete(format!("{}/tokens/{}", app.address, token["id"]));
+    assert_eq!(
+        revoke.bearer_auth(alice).send().await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    let after = lists().bearer_auth(secret).send().await.unwrap();
+    assert_error(after, StatusCode::UNAUTHORIZED, "unauthorized").await;
+
+    let bob = &tokens[1].1;
+    let logout = app
+        .client
+        .post(format!("{}/auth/logout", app.address))
+        .bearer_auth(bob);
+    let logout = logout.send().await.unwrap();
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    assert!(header(&logout, "set-cookie").contains("Max-Age=0"));
+    let after = lists().bearer_auth(bob).send().await.unwrap();
+    assert_error(after, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_strict_and_works_only_from_the_same_origin() {
+    let (app, _) = shared_list().await;
+    let body = json!({"user": "alice", "password": password("alice")});
+    let response = app
+        .client
+        .post(format!("{}/auth/login", app.address))
+        .json(&body);
+    let response = response.send().await.unwrap();
+    let cookie = header(&response, "set-cookie");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    assert!(
+        !cookie.contains("Secure"),
+        "no Secure without TLS: {cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    let with_cookie = |method: Method| {
+        app.client
+            .request(method, format!("{}/lists/work/entries", app.address))
+            .header("cookie", &pair)
+    };
+    assert_eq!(
+        with_cookie(Method::GET).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    let entry = json!({"date": "2026-12-04", "title": "from the page"});
+    let same_site = with_cookie(Method::POST)
+        .header("sec-fetch-site", "same-origin")
+        .json(&entry);
+    assert_eq!(
+        same_site.send().await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    let same_origin = with_cookie(Method::POST)
+        .header("origin", app.address.clone())
+        .json(&entry);
+    assert_eq!(
+        same_origin.send().await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    let no_origin = with_cookie(Method::POST).json(&entry).send().await.unwrap();
+    assert_error(no_origin, StatusCode::FORBIDDEN, "cross_origin").await;
+    let other_site = with_cookie(Method::POST)
+        .header("sec-fetch-site", "cross-site")
+        .json(&entry);
+    assert_error(
+        other_site.send().await.unwrap(),
+        StatusCode::FORBIDDEN,
+        "cross_origin",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn accounts_are_managed_by_admins_and_the_last_admin_stays() {
+    let (app, tokens) = shared_list().await;
+    let (alice, bob) = (&tokens[0].1, &tokens[1].1);
+    let users = app.client.get(format!("{}/users", app.address));
+    let users: Value = users
+        .bearer_auth(alice)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["alice", "bob", "carol", "dave"]);
+    assert!(!users.to_string().contains("password"), "{users}");
+    let as_bob = app
+        .client
+        .get(format!("{}/users", app.address))
+        .bearer_auth(bob);
+    assert_error(
+        as_bob.send().await.unwrap(),
+        StatusCode::FORBIDDEN,
+        "admin_required",
+    )
+    .await;
+    let new = json!({"name": "erin", "password": "short"});
+    let short = app
+        .client
+        .post(format!("{}/users", app.address))
+        .bearer_auth(alice)
+        .json(&new);
+    assert_error(
+        short.send().await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "invalid_password",
+    )
+    .await;
+    let taken = json!({"name": "bob", "password": "long enough"});
+    let taken = app
+        .client
+        .post(format!("{}/users", app.address))
+        .bearer_auth(alice)
+        .json(&taken);
+    assert_error(
+        taken.send().await.unwrap(),
+        StatusCode::CONFLICT,
+        "user_exists",
+    )
+    .await;
+    let last = app
+        .client
+        .delete(format!("{}/users/alice", app.address))
+        .bearer_auth(alice);
+    assert_error(
+        last.send().await.unwrap(),
+        StatusCode::CONFLICT,
+        "last_admin",
+    )
+    .await;
+    let remove = app
+        .client
+        .delete(format!("{}/users/bob", app.address))
+        .bearer_auth(alice);
+    assert_eq!(
+        remove.send().await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    let gone = app
+        .client
+        .get(format!("{}/lists", app.address))
+        .bearer_auth(bob);
+    assert_error(
+        gone.send().await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+}
