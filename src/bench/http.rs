@@ -12,10 +12,13 @@ use anyhow::Context;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
 use hyper::{Method, Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
 use super::report::{CommitReport, ErrorKind, Report};
 use super::workload::{self, DATES, Op, OpKind, Workload};
@@ -28,6 +31,10 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(120);
 struct Endpoint {
     addr: SocketAddr,
     host: HeaderValue,
+    /// `Bearer TOKEN`, for a server with accounts.
+    authorization: Option<HeaderValue>,
+    /// For `https://`: the TLS client and the name the certificate must carry.
+    tls: Option<(TlsConnector, ServerName<'static>)>,
     api: Api,
     /// List names, ready for a path or a query (`list_N` needs no escaping).
     lists: Vec<String>,
@@ -38,20 +45,26 @@ struct Endpoint {
 }
 
 impl Endpoint {
-    async fn resolve(url: &str, api: Api, n_lists: usize) -> anyhow::Result<Endpoint> {
+    async fn resolve(target: &HttpConfig, n_lists: usize) -> anyhow::Result<Endpoint> {
+        let url = &target.url;
         let uri: Uri = url
             .parse()
             .with_context(|| format!("invalid URL {url:?}"))?;
-        anyhow::ensure!(
-            uri.scheme_str() == Some("http"),
-            "only http:// URLs are supported, got {url:?}"
-        );
         let authority = uri.authority().context("the URL has no host")?;
         let host = authority
             .host()
             .trim_start_matches('[')
             .trim_end_matches(']');
-        let port = authority.port_u16().unwrap_or(80);
+        let (tls, default_port) = match uri.scheme_str() {
+            Some("http") => (None, 80),
+            Some("https") => {
+                let name = ServerName::try_from(host.to_owned())
+                    .with_context(|| format!("{host:?} is not a TLS server name"))?;
+                (Some((tls_connector(target.ca_cert.as_deref())?, name)), 443)
+            }
+            _ => anyhow::bail!("expected an http:// or https:// URL, got {url:?}"),
+        };
+        let port = authority.port_u16().unwrap_or(default_port);
         let addr = tokio::net::lookup_host((host, port))
             .await
             .with_context(|| format!("resolving {authority}"))?
@@ -64,10 +77,18 @@ impl Endpoint {
                 Bytes::from(body.to_string())
             })
             .collect();
+        let authorization = target
+            .token
+            .as_ref()
+            .map(|token| HeaderValue::from_str(&format!("Bearer {token}")))
+            .transpose()
+            .context("the token is not a valid header value")?;
         Ok(Endpoint {
             addr,
             host: HeaderValue::from_str(authority.as_str())?,
-            api,
+            authorization,
+            tls,
+            api: target.api,
             lists: (0..n_lists).map(workload::list_name).collect(),
             title_query: utf8_percent_encode(workload::TITLE, NON_ALPHANUMERIC).to_string(),
             json_bodies,
@@ -129,6 +150,9 @@ impl Endpoint {
         *request.uri_mut() = Uri::try_from(path).expect("benchmark paths are valid URIs");
         let headers = request.headers_mut();
         headers.insert(HOST, self.host.clone());
+        if let Some(authorization) = &self.authorization {
+            headers.insert(AUTHORIZATION, authorization.clone());
+        }
         if self.api == Api::Json && op.kind != OpKind::Read {
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         }
@@ -141,21 +165,29 @@ impl Endpoint {
             .await
             .map_err(|error| ErrorKind::from(format!("connect: {}", error.kind())))?;
         let _ = stream.set_nodelay(true);
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|error| ErrorKind::from(format!("handshake: {error}")))?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        Ok(sender)
+        match &self.tls {
+            None => handshake(stream).await,
+            Some((connector, name)) => {
+                let stream = connector
+                    .connect(name.clone(), stream)
+                    .await
+                    .map_err(|error| ErrorKind::from(format!("TLS: {error}")))?;
+                handshake(stream).await
+            }
+        }
     }
 
     /// Sends one GET on a fresh connection and returns the body.
     async fn get(&self, path: &'static str) -> anyhow::Result<Bytes> {
         let mut sender = self.connect().await.map_err(anyhow::Error::msg)?;
-        let request = Request::get(path)
+        let mut request = Request::get(path)
             .header(HOST, self.host.clone())
             .body(Full::new(Bytes::new()))?;
+        if let Some(authorization) = &self.authorization {
+            request
+                .headers_mut()
+                .insert(AUTHORIZATION, authorization.clone());
+        }
         let response = sender.send_request(request).await?;
         anyhow::ensure!(
             response.status().is_success(),
@@ -164,6 +196,40 @@ impl Endpoint {
         );
         Ok(response.into_body().collect().await?.to_bytes())
     }
+}
+
+/// An HTTP/1.1 connection over `io`, driven by a task of its own.
+async fn handshake<I>(io: I) -> Result<SendRequest<Full<Bytes>>, ErrorKind>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|error| ErrorKind::from(format!("handshake: {error}")))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
+}
+
+/// A TLS client trusting the usual public roots, and `ca_cert` (a PEM file) if given.
+fn tls_connector(ca_cert: Option<&std::path::Path>) -> anyhow::Result<TlsConnector> {
+    let mut roots = RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = ca_cert {
+        let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        for certificate in rustls_pemfile::certs(&mut pem.as_slice()) {
+            roots
+                .add(certificate.with_context(|| format!("{} is not PEM", path.display()))?)
+                .with_context(|| format!("{} is not a usable certificate", path.display()))?;
+        }
+    }
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsConnector::from(Arc::new(config)))
 }
 
 /// One simulated client: one connection, reopened if the server closes it.
@@ -262,8 +328,7 @@ async fn drain(endpoint: &Endpoint) -> anyhow::Result<Duration> {
 
 /// Runs the load of `config` against the server at `target.url`.
 pub async fn load(target: &HttpConfig, config: &BenchConfig) -> anyhow::Result<Report> {
-    let endpoint =
-        Arc::new(Endpoint::resolve(&target.url, target.api, config.load.lists.max(1)).await?);
+    let endpoint = Arc::new(Endpoint::resolve(target, config.load.lists.max(1)).await?);
     // Every connection is opened before the clients start, so setup is not measured.
     let mut sessions = Vec::with_capacity(config.load.clients);
     for _ in 0..config.load.clients.max(1) {
@@ -322,9 +387,14 @@ mod tests {
 
     #[tokio::test]
     async fn requests_match_the_apis() {
-        let endpoint = Endpoint::resolve("http://127.0.0.1:5454", Api::Book, 3)
-            .await
-            .unwrap();
+        let target = HttpConfig {
+            url: "http://127.0.0.1:5454".to_owned(),
+            api: Api::Book,
+            pid: None,
+            token: Some("todo_x".to_owned()),
+            ca_cert: None,
+        };
+        let endpoint = Endpoint::resolve(&target, 3).await.unwrap();
         let op = |kind| Op {
             kind,
             list: 2,
@@ -332,6 +402,7 @@ mod tests {
         };
         let (read, expected) = endpoint.request(op(OpKind::Read));
         assert_eq!(read.uri(), "/entries?list=list_3&date=2018-12-19");
+        assert_eq!(read.headers()[AUTHORIZATION], "Bearer todo_x");
         assert_eq!(expected, StatusCode::OK);
         let (write, _) = endpoint.request(op(OpKind::WriteAsync));
         assert_eq!(

@@ -67,6 +67,10 @@ pub struct HttpConfig {
     pub api: Api,
     /// Its process id, to read its memory from `/proc`.
     pub pid: Option<u32>,
+    /// A bearer token, for a server with accounts (the lists are then that user's own).
+    pub token: Option<String>,
+    /// A PEM certificate to trust for `https://`, besides the public roots.
+    pub ca_cert: Option<std::path::PathBuf>,
 }
 
 /// The server's two APIs for entries.

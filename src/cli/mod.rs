@@ -249,9 +249,15 @@ pub struct BenchArgs {
     /// Run the actor system in this process, on a temporary data directory, without HTTP.
     #[arg(long, required_unless_present = "url", conflicts_with = "url")]
     pub inproc: bool,
-    /// Drive the server at this URL over HTTP, such as http://127.0.0.1:5454.
+    /// Drive the server at this URL over HTTP, such as http://127.0.0.1:5454 (or https://).
     #[arg(long)]
     pub url: Option<String>,
+    /// With --url: the API token to send, for a server with accounts.
+    #[arg(long, env = "TODO_TOKEN", hide_env_values = true, requires = "url")]
+    pub token: Option<String>,
+    /// With --url https://: trust this PEM certificate besides the public roots.
+    #[arg(long, env = "TODO_CA_CERT", requires = "url")]
+    pub ca_cert: Option<PathBuf>,
     /// What the clients send: mixed (80 % reads, 20 % writes), read, write, write-async, healthz.
     #[arg(long, default_value = "mixed")]
     pub workload: Workload,
@@ -313,6 +319,8 @@ impl From<&BenchArgs> for BenchConfig {
                 url: url.clone(),
                 api: args.api,
                 pid: args.pid,
+                token: args.token.clone().filter(|token| !token.is_empty()),
+                ca_cert: args.ca_cert.clone(),
             }),
             None => Target::InProcess(InProcessConfig {
                 data_dir: args.data_dir.clone(),

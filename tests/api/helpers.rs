@@ -72,7 +72,12 @@ async fn start_in(
     config.database.database_url = database_url.clone();
     configure(&mut config);
     let token = match std::env::var_os(TEST_ACCOUNTS) {
-        Some(_) => Some(account_with_token(&config.database)),
+        Some(_) => {
+            // Blocking, and the PostgreSQL backend brings its own runtime.
+            let database = config.database.clone();
+            let made = tokio::task::spawn_blocking(move || account_with_token(&database));
+            Some(made.await.expect("the account is made"))
+        }
         None => None,
     };
     let app = App::start(config)

@@ -28,6 +28,31 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
     ("get", "/metrics"),
     ("get", "/openapi.json"),
+    ("post", "/auth/login"),
+    ("post", "/auth/logout"),
+    ("get", "/users"),
+    ("post", "/users"),
+    ("delete", "/users/{name}"),
+    ("get", "/tokens"),
+    ("post", "/tokens"),
+    ("delete", "/tokens/{id}"),
+    ("get", "/lists/{list}/members"),
+    ("put", "/lists/{list}/members/{user}"),
+    ("delete", "/lists/{list}/members/{user}"),
+    ("get", "/lists/{list}/links"),
+    ("post", "/lists/{list}/links"),
+    ("delete", "/lists/{list}/links/{id}"),
+    ("get", "/s/{secret}/entries"),
+    ("post", "/s/{secret}/entries"),
+    ("get", "/s/{secret}/entries/{id}"),
+    ("patch", "/s/{secret}/entries/{id}"),
+    ("delete", "/s/{secret}/entries/{id}"),
+    ("get", "/s/{secret}/todos"),
+    ("post", "/s/{secret}/todos"),
+    ("delete", "/s/{secret}/todos"),
+    ("get", "/s/{secret}/todos/{id}"),
+    ("patch", "/s/{secret}/todos/{id}"),
+    ("delete", "/s/{secret}/todos/{id}"),
 ];
 
 const METHODS: &[&str] = &[
@@ -83,7 +108,11 @@ async fn every_documented_route_is_served() {
     let document = document().await;
     let app = spawn_app().await;
     for (method, path) in documented(&document) {
-        let concrete = path.replace("{list}", "probe").replace("{id}", "1");
+        let concrete = ["{list}", "{secret}", "{name}", "{user}"]
+            .iter()
+            .fold(path.replace("{id}", "1"), |path, param| {
+                path.replace(param, "probe")
+            });
         let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
         let response = app.send(app.request(method.clone(), &concrete)).await;
         let status = response.status();
