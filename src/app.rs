@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::accounts::Accounts;
 use crate::cache::Cache;
@@ -19,6 +20,8 @@ use crate::web::{self, AppState, AuthConfig};
 /// A running server.
 pub struct App {
     cache: Cache,
+    /// Ends the event streams when shutdown starts.
+    stopping: CancellationToken,
     watch_accounts: JoinHandle<()>,
     database_closed: DatabaseClosed,
     local_addr: SocketAddr,
@@ -83,8 +86,10 @@ impl App {
         let auth = AuthConfig {
             metrics_public: config.web.metrics_public,
             tls: tls.is_some(),
+            insecure_open: config.web.insecure_open,
         };
-        let state = AppState::new(cache.clone(), accounts, auth);
+        let state = AppState::new(cache.clone(), accounts, auth, &config.web);
+        let stopping = state.stopping.clone();
         let router = web::router(state, &config.web);
         let (stop_web, stopped) = oneshot::channel::<()>();
         let web = tokio::spawn(web::serve(listener, router, tls, async move {
@@ -93,6 +98,7 @@ impl App {
         tracing::info!(%local_addr, "listening");
         Ok(App {
             cache,
+            stopping,
             watch_accounts,
             database_closed,
             local_addr,
@@ -126,6 +132,7 @@ impl App {
     pub async fn shutdown(self) {
         let App {
             cache,
+            stopping,
             watch_accounts,
             database_closed,
             stop_web,
@@ -133,6 +140,7 @@ impl App {
             ..
         } = self;
         watch_accounts.abort();
+        stopping.cancel();
         tracing::info!("shutting down: no new connections; waiting for the requests in flight");
         let _ = stop_web.send(());
         if let Err(error) = web.await {

@@ -16,11 +16,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::ListsConfig;
-use crate::database::Database;
+use crate::database::{Database, StorageError};
 use crate::list::{Changes, Entry, EntryId, ListName, NewEntry};
 use crate::lists::{
     ActorContext, ActorStats, Command, Committed, Created, EntriesQuery, ListHandle, ParkedList,
-    Request, RequestError, Responder,
+    Request, RequestError, Responder, SharedList, Subscription,
 };
 
 /// List name -> actor. Cloning is cheap and shares the same actors.
@@ -160,6 +160,45 @@ impl Cache {
         }
         self.call(list, |respond_to| Request::Entry { id, respond_to })
             .await
+    }
+
+    /// Subscribes to the list's committed changes (see `SharedList::subscribe`), loading the
+    /// list first through its actor when it is not in memory or may differ from storage.
+    pub async fn subscribe(
+        &self,
+        list: &ListName,
+        after: Option<u64>,
+    ) -> Result<Subscription, RequestError> {
+        // A few tries: the list may be forgotten, or a write fail, between the load and here.
+        for _ in 0..3 {
+            if let Some(subscription) = self
+                .shared_list(list)
+                .and_then(|shared| shared.subscribe(after))
+            {
+                return Ok(subscription);
+            }
+            let query = EntriesQuery::All;
+            self.call(list, |respond_to| Request::Entries { query, respond_to })
+                .await?;
+        }
+        Err(RequestError::Storage(StorageError::Unavailable))
+    }
+
+    /// How many subscribers follow the list (0 when it is not in memory).
+    pub fn subscribers(&self, list: &ListName) -> usize {
+        self.shared_list(list)
+            .map_or(0, |shared| shared.subscribers())
+    }
+
+    /// The list's `SharedList`, if the list is in memory.
+    fn shared_list(&self, name: &ListName) -> Option<Arc<SharedList>> {
+        let mut lists = self.shared.lock();
+        let slot = lists.get_mut(name)?;
+        slot.last_used = Instant::now();
+        match &slot.list {
+            SlotState::Running(handle) => Some(handle.shared().clone()),
+            SlotState::Parked(parked) => Some(parked.shared().clone()),
+        }
     }
 
     /// Reads the list's committed state directly, without a message to its actor, when that

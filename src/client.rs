@@ -16,6 +16,8 @@ use crate::web::accounts::{
 };
 use crate::web::encode_path_segment;
 
+/// How long an event stream may stay open: for ever, in effect.
+const STREAM_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 /// How long the client waits for a server before giving up.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -325,6 +327,27 @@ impl Client {
             .map(drop)
     }
 
+    /// Opens `list`'s event stream, resuming after version `after` if given.
+    pub async fn events(&self, list: &ListRef, after: Option<u64>) -> Result<Events, ClientError> {
+        let path = format!("{}/events", list.path());
+        // A stream has no end, so no overall timeout; only connecting is bounded.
+        let mut request = self.request(Method::GET, &path).timeout(STREAM_TIMEOUT);
+        if let Some(after) = after {
+            request = request.header("last-event-id", after.to_string());
+        }
+        let response = self.execute(request).await?;
+        Ok(Events {
+            response,
+            buffer: String::new(),
+        })
+    }
+
+    /// `GET /healthz`: the server's status (`ok`) when it and its storage answer.
+    pub async fn health(&self) -> Result<String, ClientError> {
+        let body: Value = self.send(self.request(Method::GET, "/healthz")).await?;
+        Ok(body["status"].as_str().unwrap_or("ok").to_owned())
+    }
+
     /// The server's URL, as the credentials file keys it.
     pub fn server(&self) -> &str {
         &self.server
@@ -378,6 +401,70 @@ impl Client {
             reason,
         }
     }
+}
+
+/// One Server-Sent Event of a list's stream.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ServerEvent {
+    /// `snapshot`, `added`, `updated`, `deleted` or `cleared`.
+    pub event: String,
+    /// The list's version after it.
+    pub id: u64,
+    /// Its JSON data.
+    pub data: Value,
+}
+
+/// An open event stream.
+pub struct Events {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl Events {
+    /// The next event (heartbeat comments skipped); `None` when the server ended the stream.
+    pub async fn next(&mut self) -> Result<Option<ServerEvent>, ClientError> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                if let Some(event) = parse_event(&block)? {
+                    return Ok(Some(event));
+                }
+                continue;
+            }
+            let chunk = self
+                .response
+                .chunk()
+                .await
+                .map_err(|error| ClientError::Protocol(error.to_string()))?;
+            let Some(chunk) = chunk else {
+                return Ok(None);
+            };
+            let text = std::str::from_utf8(&chunk)
+                .map_err(|_| ClientError::Protocol("the event stream is not UTF-8".into()))?;
+            self.buffer.push_str(text);
+        }
+    }
+}
+
+/// One block of `field: value` lines; `None` for a comment alone.
+fn parse_event(block: &str) -> Result<Option<ServerEvent>, ClientError> {
+    let (mut event, mut id, mut data) = (None, None, String::new());
+    for line in block.lines() {
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match field {
+            "event" => event = Some(value.to_owned()),
+            "id" => id = value.parse().ok(),
+            "data" => data.push_str(value),
+            _ => {}
+        }
+    }
+    let (Some(event), Some(id)) = (event, id) else {
+        return Ok(None);
+    };
+    let data = serde_json::from_str(&data)
+        .map_err(|error| ClientError::Protocol(format!("event data: {error}")))?;
+    Ok(Some(ServerEvent { event, id, data }))
 }
 
 fn entries_path(list: &ListRef) -> String {

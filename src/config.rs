@@ -67,6 +67,8 @@ pub struct WebConfig {
     pub metrics_public: bool,
     /// Serve HTTPS with this certificate chain and key.
     pub tls: Option<TlsConfig>,
+    /// Most event streams (`GET /lists/{list}/events`) open at once.
+    pub max_subscribers: usize,
 }
 
 /// PEM files for HTTPS.
@@ -129,6 +131,7 @@ impl Default for WebConfig {
             insecure_open: false,
             metrics_public: false,
             tls: None,
+            max_subscribers: 10_000,
         }
     }
 }

@@ -24,6 +24,16 @@ fn main() -> ExitCode {
         }
         // Blocking, outside the runtime: the PostgreSQL backend brings its own.
         CliCommand::User(command) => todo::cli::user(command).and_then(|output| print(&output)),
+        CliCommand::Backup { storage, file } => {
+            todo::cli::backup(&storage, &file).and_then(|output| print(&output))
+        }
+        CliCommand::Restore { storage, file } => {
+            todo::cli::restore(&storage, &file).and_then(|output| print(&output))
+        }
+        CliCommand::Check { storage } => {
+            todo::cli::check(&storage).and_then(|output| print(&output))
+        }
+        CliCommand::Watch { client, list } => runtime.block_on(todo::cli::watch(client, list)),
         CliCommand::Bench(args) => {
             init_tracing("warn");
             runtime.block_on(todo::cli::bench(args))

@@ -28,46 +28,61 @@ enum Key {
 /// Failure counters, each in a window that starts at its first failure.
 #[derive(Debug, Default)]
 pub struct LoginLimiter {
-    counters: Mutex<HashMap<Key, (Instant, u32)>>,
+    counters: Mutex<Counters>,
 }
 
 impl LoginLimiter {
-    /// `Err(wait)` when `user` or `address` has failed too often in the current window.
-    pub fn check(&self, user: &str, address: Option<IpAddr>) -> Result<(), Duration> {
-        let now = Instant::now();
-        let counters = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut wait = Duration::ZERO;
-        for (key, limit) in keys(user, address) {
-            if let Some((start, failures)) = counters.get(&key) {
-                let age = now.duration_since(*start);
-                if age < WINDOW && *failures >= limit {
-                    wait = wait.max(WINDOW - age);
-                }
-            }
-        }
-        if wait.is_zero() { Ok(()) } else { Err(wait) }
-    }
-
-    /// Counts a failed login.
-    pub fn failed(&self, user: &str, address: Option<IpAddr>) {
-        let now = Instant::now();
+    /// Counts a login attempt as a failure before its password is checked, unless `user` or
+    /// `address` is already over its limit (`Err(wait)`); one lock for both, so concurrent
+    /// guesses cannot all pass the check first. `succeeded` takes the count back.
+    pub fn attempt(&self, user: &str, address: Option<IpAddr>) -> Result<(), Duration> {
         let mut counters = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
-        if counters.len() >= MAX_COUNTERS {
-            counters.retain(|_, (start, _)| now.duration_since(*start) < WINDOW);
-        }
-        for (key, _) in keys(user, address) {
-            let counter = counters.entry(key).or_insert((now, 0));
-            if now.duration_since(counter.0) >= WINDOW {
-                *counter = (now, 0);
-            }
-            counter.1 += 1;
-        }
+        over_limit(&counters, user, address)?;
+        count_failure(&mut counters, user, address);
+        Ok(())
     }
 
-    /// Forgets the failures of a user who just logged in.
-    pub fn succeeded(&self, user: &str) {
+    /// Takes back the attempt of a user who just logged in (attempts are counted as failures
+    /// before the password is checked, so concurrent guesses count too) and forgets the user's
+    /// failures.
+    pub fn succeeded(&self, user: &str, address: Option<IpAddr>) {
         let mut counters = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
         counters.remove(&Key::User(user.to_owned()));
+        if let Some(address) = address
+            && let Some((_, failures)) = counters.get_mut(&Key::Address(address))
+        {
+            *failures = failures.saturating_sub(1);
+        }
+    }
+}
+
+type Counters = HashMap<Key, (Instant, u32)>;
+
+fn over_limit(counters: &Counters, user: &str, address: Option<IpAddr>) -> Result<(), Duration> {
+    let now = Instant::now();
+    let mut wait = Duration::ZERO;
+    for (key, limit) in keys(user, address) {
+        if let Some((start, failures)) = counters.get(&key) {
+            let age = now.duration_since(*start);
+            if age < WINDOW && *failures >= limit {
+                wait = wait.max(WINDOW - age);
+            }
+        }
+    }
+    if wait.is_zero() { Ok(()) } else { Err(wait) }
+}
+
+fn count_failure(counters: &mut Counters, user: &str, address: Option<IpAddr>) {
+    let now = Instant::now();
+    if counters.len() >= MAX_COUNTERS {
+        counters.retain(|_, (start, _)| now.duration_since(*start) < WINDOW);
+    }
+    for (key, _) in keys(user, address) {
+        let counter = counters.entry(key).or_insert((now, 0));
+        if now.duration_since(counter.0) >= WINDOW {
+            *counter = (now, 0);
+        }
+        counter.1 += 1;
     }
 }
 
@@ -85,14 +100,14 @@ mod tests {
     fn a_user_is_limited_after_five_failures_from_anywhere() {
         let limiter = LoginLimiter::default();
         for n in 0..MAX_FAILURES_PER_USER {
-            assert!(limiter.check("alice", None).is_ok(), "failure {n}");
-            limiter.failed("alice", Some(IpAddr::from([10, 0, 0, n as u8])));
+            let address = Some(IpAddr::from([10, 0, 0, n as u8]));
+            assert!(limiter.attempt("alice", address).is_ok(), "failure {n}");
         }
-        let wait = limiter.check("alice", None).unwrap_err();
+        let wait = limiter.attempt("alice", None).unwrap_err();
         assert!(wait > Duration::from_secs(50) && wait <= WINDOW);
-        assert!(limiter.check("bob", None).is_ok());
-        limiter.succeeded("alice");
-        assert!(limiter.check("alice", None).is_ok());
+        assert!(limiter.attempt("bob", None).is_ok());
+        limiter.succeeded("alice", None);
+        assert!(limiter.attempt("alice", None).is_ok());
     }
 
     #[test]
@@ -100,9 +115,9 @@ mod tests {
         let limiter = LoginLimiter::default();
         let address = Some(IpAddr::from([192, 0, 2, 1]));
         for n in 0..MAX_FAILURES_PER_ADDRESS {
-            limiter.failed(&format!("user{n}"), address);
+            assert!(limiter.attempt(&format!("user{n}"), address).is_ok());
         }
-        assert!(limiter.check("someone-new", address).is_err());
-        assert!(limiter.check("someone-new", None).is_ok());
+        assert!(limiter.attempt("someone-new", address).is_err());
+        assert!(limiter.attempt("someone-new", None).is_ok());
     }
 }

@@ -30,6 +30,10 @@ pub const FRESH_FOR: Duration = Duration::from_millis(500);
 pub const SESSION_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
 /// A token's last use is written at most this often, so reads do not become writes.
 const TOUCH_EVERY_SECONDS: i64 = 60;
+/// When a running server learns that accounts exist, how long after the first it gives leftover
+/// lists to the first admin once more: longer than a request may take (`--request-timeout`'s
+/// default is 30 s).
+const ADOPT_AGAIN_AFTER: Duration = Duration::from_secs(60);
 /// Most answers kept per kind; past it, stale ones are dropped.
 const MAX_REMEMBERED: usize = 100_000;
 
@@ -111,16 +115,34 @@ impl Accounts {
 
     /// Reads every `FRESH_FOR` whether accounts exist, and drops expired tokens once a
     /// minute, until the server stops; errors are logged and retried.
+    ///
+    /// When accounts appear, lists written under their old keys meanwhile (by requests in
+    /// flight as the first account was made) are given to the first admin: at once, and again
+    /// once requests that were in flight then have surely ended.
     pub async fn watch(self) {
         let mut ticks = 0u64;
+        let mut adopt_at = Vec::new();
         loop {
             tokio::time::sleep(FRESH_FOR).await;
             ticks += 1;
             let sweep = ticks.is_multiple_of(120);
+            let adopt = adopt_at.first().is_some_and(|at| Instant::now() >= *at);
+            if adopt {
+                adopt_at.remove(0);
+            }
             let result = self
-                .run(sweep, move |steps| {
+                .run(sweep || adopt, move |steps| {
                     if sweep {
                         store::remove_expired_tokens(steps, now())?;
+                    }
+                    if adopt {
+                        let adopted = store::adopt_leftovers(steps)?;
+                        if adopted > 0 {
+                            tracing::info!(
+                                adopted,
+                                "lists without an owner given to the first admin"
+                            );
+                        }
                     }
                     Ok(store::count_users(steps)?)
                 })
@@ -130,6 +152,9 @@ impl Accounts {
                     let exist = n_users > 0;
                     if self.inner.exist.swap(exist, Ordering::Relaxed) != exist {
                         tracing::info!(protected = exist, n_users, "accounts changed");
+                        if exist {
+                            adopt_at = vec![Instant::now(), Instant::now() + ADOPT_AGAIN_AFTER];
+                        }
                     }
                 }
                 Err(error) => tracing::warn!(%error, "cannot read the accounts"),
@@ -143,34 +168,47 @@ impl Accounts {
         if let Some(known) = self.inner.tokens.get(&hash) {
             return Ok(known);
         }
+        let ticket = self.inner.tokens.ticket();
         let lookup = hash.clone();
-        let principal = self
+        let found = self
             .run(false, move |steps| {
                 let Some(owner) = store::token_owner(steps, &lookup)? else {
                     return Ok(None);
                 };
-                let now = now();
-                if !secret::same_hash(&owner.hash, &lookup)
-                    || owner.expires_at.is_some_and(|expiry| expiry <= now)
-                {
-                    return Ok(None);
-                }
-                if owner
-                    .last_used_at
-                    .is_none_or(|used| now - used >= TOUCH_EVERY_SECONDS)
-                {
-                    store::touch_token(steps, owner.token_id, now)?;
-                }
-                Ok(Some(Principal {
-                    id: owner.user.id,
-                    name: owner.user.name,
-                    admin: owner.user.admin,
-                    token_id: owner.token_id,
-                }))
+                let valid = secret::same_hash(&owner.hash, &lookup)
+                    && owner.expires_at.is_none_or(|expiry| expiry > now());
+                Ok(valid.then_some(owner))
             })
             .await?;
-        self.inner.tokens.put(hash, principal.clone());
+        let principal = found.as_ref().map(|owner| Principal {
+            id: owner.user.id,
+            name: owner.user.name.clone(),
+            admin: owner.user.admin,
+            token_id: owner.token_id,
+        });
+        self.inner.tokens.put(hash, principal.clone(), ticket);
+        if let Some(owner) = found {
+            self.touch(owner.token_id, owner.last_used_at).await;
+        }
         Ok(principal)
+    }
+
+    /// Records a token's use at most once a minute, in a write transaction of its own (a read
+    /// transaction that starts writing may fail on SQLite while the workers commit). Best
+    /// effort: the request does not depend on it.
+    async fn touch(&self, token: i64, last_used_at: Option<i64>) {
+        let now = now();
+        if last_used_at.is_some_and(|used| now - used < TOUCH_EVERY_SECONDS) {
+            return;
+        }
+        let touched = self
+            .run(true, move |steps| {
+                Ok(store::touch_token(steps, token, now)?)
+            })
+            .await;
+        if let Err(error) = touched {
+            tracing::debug!(%error, "cannot record a token's use");
+        }
     }
 
     /// Checks a user's password; on success starts a session. `None` when the user does not
@@ -213,9 +251,8 @@ impl Accounts {
     }
 
     /// Ends the session (or revokes the token) a request came with.
-    pub async fn logout(&self, principal: &Principal, token: &str) -> Result<(), AccountError> {
+    pub async fn logout(&self, principal: &Principal) -> Result<(), AccountError> {
         self.revoke_token(principal, principal.token_id).await?;
-        self.inner.tokens.forget(&secret::secret_hash(token));
         Ok(())
     }
 
@@ -235,6 +272,8 @@ impl Accounts {
                 store::create_user(steps, &name, &hash, admin, now())
             })
             .await?;
+        // Protected from now on, not from the next look at the accounts.
+        self.inner.exist.store(true, Ordering::Relaxed);
         Ok(user)
     }
 
@@ -249,6 +288,9 @@ impl Accounts {
             .run(true, move |steps| store::remove_user(steps, &name))
             .await?;
         self.inner.tokens.clear();
+        self.inner.roles.clear();
+        self.inner.links.clear();
+        self.inner.owners.clear();
         Ok(user)
     }
 
@@ -328,13 +370,14 @@ impl Accounts {
         if let Some(known) = self.inner.owners.get(name) {
             return Ok(known);
         }
+        let ticket = self.inner.owners.ticket();
         let lookup = name.to_owned();
         let id = self
             .run(false, move |steps| {
                 Ok(store::user_row(steps, &lookup)?.map(|user| user.id))
             })
             .await?;
-        self.inner.owners.put(name.to_owned(), id);
+        self.inner.owners.put(name.to_owned(), id, ticket);
         Ok(id)
     }
 
@@ -343,11 +386,12 @@ impl Accounts {
         if let Some(known) = self.inner.roles.get(&remembered) {
             return Ok(known);
         }
+        let ticket = self.inner.roles.ticket();
         let lookup = key.clone();
         let role = self
             .run(false, move |steps| store::role(steps, &lookup, user))
             .await?;
-        self.inner.roles.put(remembered, role);
+        self.inner.roles.put(remembered, role, ticket);
         Ok(role)
     }
 
@@ -438,6 +482,7 @@ impl Accounts {
         if let Some(known) = self.inner.links.get(&hash) {
             return Ok(known);
         }
+        let ticket = self.inner.links.ticket();
         let lookup = hash.clone();
         let resolved = self
             .run(false, move |steps| {
@@ -450,7 +495,7 @@ impl Accounts {
                     }))
             })
             .await?;
-        self.inner.links.put(hash, resolved.clone());
+        self.inner.links.put(hash, resolved.clone(), ticket);
         Ok(resolved)
     }
 
@@ -495,51 +540,67 @@ impl Accounts {
     }
 }
 
-/// Answers kept for `FRESH_FOR`.
+/// Answers kept for `FRESH_FOR`. An answer whose query started before the last `clear` (a
+/// revocation on this node) is not kept, so a revocation here holds at once.
 struct Remembered<K, V> {
-    entries: Mutex<HashMap<K, (Instant, V)>>,
+    /// The generation (bumped by `clear`) and the answers with when each was read.
+    entries: Mutex<Answers<K, V>>,
+}
+
+type Answers<K, V> = (u64, HashMap<K, (Instant, V)>);
+
+/// When a query for `Remembered` started, and the generation of the answers then.
+#[derive(Clone, Copy)]
+struct Ticket {
+    at: Instant,
+    generation: u64,
 }
 
 impl<K, V> Default for Remembered<K, V> {
     fn default() -> Self {
         Remembered {
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new((0, HashMap::new())),
         }
     }
 }
 
 impl<K: Eq + Hash, V: Clone> Remembered<K, V> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Answers<K, V>> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn get<Q>(&self, key: &Q) -> Option<V>
     where
         K: std::borrow::Borrow<Q>,
         Q: Eq + Hash + ?Sized,
     {
-        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        let (at, value) = entries.get(key)?;
+        let entries = self.lock();
+        let (at, value) = entries.1.get(key)?;
         (at.elapsed() < FRESH_FOR).then(|| value.clone())
     }
 
-    fn put(&self, key: K, value: V) {
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if entries.len() >= MAX_REMEMBERED {
-            entries.retain(|_, (at, _)| at.elapsed() < FRESH_FOR);
+    /// Taken before a query, for `put`: the answer counts as read then.
+    fn ticket(&self) -> Ticket {
+        Ticket {
+            at: Instant::now(),
+            generation: self.lock().0,
         }
-        entries.insert(key, (Instant::now(), value));
     }
 
-    fn forget<Q>(&self, key: &Q)
-    where
-        K: std::borrow::Borrow<Q>,
-        Q: Eq + Hash + ?Sized,
-    {
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        entries.remove(key);
+    fn put(&self, key: K, value: V, ticket: Ticket) {
+        let mut entries = self.lock();
+        if entries.0 != ticket.generation {
+            return;
+        }
+        if entries.1.len() >= MAX_REMEMBERED {
+            entries.1.retain(|_, (at, _)| at.elapsed() < FRESH_FOR);
+        }
+        entries.1.insert(key, (ticket.at, value));
     }
 
     fn clear(&self) {
-        self.entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        let mut entries = self.lock();
+        entries.0 += 1;
+        entries.1.clear();
     }
 }

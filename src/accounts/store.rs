@@ -121,23 +121,42 @@ pub fn create_user(
     Ok((user, adopted))
 }
 
-/// Gives every list without an owner to `owner`.
+/// Gives every list without an owner to `owner`, one list at a time. A list whose owned key
+/// is taken (a write that reached the old key while the first account was being made) stays
+/// where it is and is logged by name, so nothing is overwritten.
 fn adopt_lists(steps: &mut dyn CommitSteps, owner: i64) -> Result<u64, StorageError> {
     let prefix = ListName::owner_prefix(owner);
-    let prefix = Param::Text(&prefix);
-    let adopted = steps.execute(
-        "UPDATE lists SET name = ?1 || name WHERE name NOT LIKE '%:%'",
-        &[prefix],
-    )?;
-    steps.execute(
-        "UPDATE entries SET list = ?1 || list WHERE list NOT LIKE '%:%'",
-        &[prefix],
-    )?;
-    steps.execute(
-        "UPDATE idempotency_keys SET list = ?1 || list WHERE list NOT LIKE '%:%'",
-        &[prefix],
-    )?;
+    let bare = steps.query("SELECT name FROM lists WHERE name NOT LIKE '%:%'", &[])?;
+    let mut adopted = 0;
+    for row in &bare {
+        let name = row[0].text("lists.name")?;
+        let key = format!("{prefix}{name}");
+        let taken = steps.query("SELECT 1 FROM lists WHERE name = ?1", &[Param::Text(&key)])?;
+        if !taken.is_empty() {
+            tracing::warn!(list = %name.escape_debug(), "a list without an owner stays unadopted: its owner's list of that name exists");
+            continue;
+        }
+        let rename = [Param::Text(name), Param::Text(&key)];
+        for statement in [
+            "UPDATE lists SET name = ?2 WHERE name = ?1",
+            "UPDATE entries SET list = ?2 WHERE list = ?1",
+            "UPDATE idempotency_keys SET list = ?2 WHERE list = ?1",
+        ] {
+            steps.execute(statement, &rename)?;
+        }
+        adopted += 1;
+    }
     Ok(adopted)
+}
+
+/// Gives the lists without an owner to the first admin, if there is one: for writes that
+/// reached a list's old key while a running server learned that accounts exist.
+pub fn adopt_leftovers(steps: &mut dyn CommitSteps) -> Result<u64, StorageError> {
+    let rows = steps.query("SELECT min(id) FROM users WHERE admin = 1", &[])?;
+    match rows.first().and_then(|row| row.first()) {
+        Some(Cell::Int(owner)) => adopt_lists(steps, *owner),
+        _ => Ok(0),
+    }
 }
 
 /// Every user, by name.
@@ -208,16 +227,18 @@ pub fn remove_user(steps: &mut dyn CommitSteps, name: &UserName) -> Result<UserR
             return Err(AccountError::LastAdmin(user.name));
         }
     }
-    let first = ListName::owner_prefix(user.id);
-    let end = format!("{};", user.id);
-    let range = [Param::Text(&first), Param::Text(&end)];
+    // A pattern, not a range (`ID:` to `ID;`): a range would follow the column's collation on
+    // PostgreSQL, where `;` may sort before `:`. The prefix holds digits and `:` only, which
+    // LIKE matches literally.
+    let pattern = format!("{}%", ListName::owner_prefix(user.id));
+    let owned = [Param::Text(&pattern)];
     for statement in [
-        "DELETE FROM entries WHERE list >= ?1 AND list < ?2",
-        "DELETE FROM idempotency_keys WHERE list >= ?1 AND list < ?2",
-        "DELETE FROM lists WHERE name >= ?1 AND name < ?2",
-        "DELETE FROM links WHERE list >= ?1 AND list < ?2",
+        "DELETE FROM entries WHERE list LIKE ?1",
+        "DELETE FROM idempotency_keys WHERE list LIKE ?1",
+        "DELETE FROM lists WHERE name LIKE ?1",
+        "DELETE FROM links WHERE list LIKE ?1",
     ] {
-        steps.execute(statement, &range)?;
+        steps.execute(statement, &owned)?;
     }
     let id = [Param::Int(user.id)];
     for statement in [

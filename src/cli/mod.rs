@@ -15,8 +15,10 @@ use serde_json::{Map, Value};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 mod accounts;
+mod operate;
 
 pub use accounts::{LinkCommand, StorageArgs, TokenCommand, UserCommand, connect, user};
+pub use operate::{backup, check, restore};
 
 use crate::accounts::Role;
 use crate::app::App;
@@ -24,7 +26,7 @@ use crate::bench::workload::Workload;
 use crate::bench::{
     Api, BenchConfig, HttpConfig, InProcessConfig, LoadConfig, Scenario, Stop, Target,
 };
-use crate::client::{EntriesFilter, EntryView, ListRef};
+use crate::client::{ClientError, EntriesFilter, EntryView, ListRef, ServerEvent};
 use crate::config::{Config, DatabaseConfig, ListsConfig, TlsConfig, WebConfig};
 use crate::list::EntryId;
 
@@ -101,6 +103,37 @@ pub enum CliCommand {
         list: String,
         /// The entry id.
         id: u64,
+    },
+    /// Copy the SQLite store to FILE while the server runs, and check the copy.
+    Backup {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// Where to write the copy (a new file).
+        file: PathBuf,
+    },
+    /// Replace the SQLite store of a stopped server with a checked backup.
+    Restore {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// The backup.
+        file: PathBuf,
+    },
+    /// Check the store: SQLite's integrity and the project's invariants. Exits 1 on damage.
+    Check {
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Ask a server whether it and its storage answer. Exits 0 when healthy.
+    Ping {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Follow a list's changes as they are committed, until interrupted.
+    Watch {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The list.
+        list: String,
     },
     /// Show the names of lists that hold entries.
     Lists {
@@ -208,6 +241,9 @@ pub struct ServeArgs {
     /// Longest time a client may take to send a request's body before it gets 408.
     #[arg(long, env = "TODO_BODY_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub body_timeout: Duration,
+    /// Most event streams (GET /lists/{list}/events) open at once; more get 503.
+    #[arg(long, env = "TODO_MAX_SUBSCRIBERS", default_value_t = 10_000)]
+    pub max_subscribers: usize,
     /// Serve on a non-loopback address while no account exists, so anyone who reaches it
     /// may read and change every list. Without it, such a server refuses to start.
     #[arg(long, env = "TODO_INSECURE_OPEN")]
@@ -387,6 +423,7 @@ impl From<&ServeArgs> for Config {
                 request_timeout: args.request_timeout,
                 body_timeout: args.body_timeout,
                 insecure_open: args.insecure_open,
+                max_subscribers: args.max_subscribers,
                 metrics_public: args.metrics_public,
                 tls: match (&args.tls_cert, &args.tls_key) {
                     (Some(cert), Some(key)) => Some(TlsConfig {
@@ -486,6 +523,14 @@ pub async fn run_client(command: CliCommand) -> anyhow::Result<String> {
         CliCommand::Serve(_) => unreachable!("main runs serve itself"),
         CliCommand::Bench(_) => unreachable!("main runs bench itself"),
         CliCommand::User(_) => unreachable!("main runs user itself"),
+        CliCommand::Watch { .. } => unreachable!("main runs watch itself"),
+        CliCommand::Backup { .. } | CliCommand::Restore { .. } | CliCommand::Check { .. } => {
+            unreachable!("main runs the storage commands itself")
+        }
+        CliCommand::Ping { client } => {
+            let health = connect(&client)?.health().await?;
+            format!("{health}\n")
+        }
         CliCommand::Login {
             client,
             user,
@@ -585,6 +630,74 @@ fn list_name(text: &str) -> anyhow::Result<ListRef> {
 
 fn entry_id(id: u64) -> anyhow::Result<EntryId> {
     EntryId::new(id).with_context(|| format!("invalid entry id {id}: expected a positive integer"))
+}
+
+/// `todo watch LIST`: prints the list, then one line per change as it is committed (one JSON
+/// object per line with `--json`); reconnects where it left off when the connection drops.
+pub async fn watch(client: ClientArgs, list: String) -> anyhow::Result<()> {
+    let list = list_name(&list)?;
+    let server = connect(&client)?;
+    let mut seen = None;
+    loop {
+        let mut events = match server.events(&list, seen).await {
+            Ok(events) => events,
+            Err(error @ ClientError::Server { .. }) => return Err(error.into()),
+            Err(error) if seen.is_none() => return Err(error.into()),
+            Err(_) => {
+                tokio::time::sleep(WATCH_RETRY).await;
+                continue;
+            }
+        };
+        while let Ok(Some(event)) = events.next().await {
+            seen = Some(event.id);
+            let text = match client.json {
+                true => format!("{}\n", serde_json::to_string(&event)?),
+                false => watch_line(&event),
+            };
+            if !write_out(&text)? {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(WATCH_RETRY).await;
+    }
+}
+
+/// How long `todo watch` waits before reconnecting.
+const WATCH_RETRY: Duration = Duration::from_secs(1);
+
+/// A change as one line; a snapshot as the list's table.
+fn watch_line(event: &ServerEvent) -> String {
+    let entry = || serde_json::from_value::<EntryView>(event.data.clone()).ok();
+    match (event.event.as_str(), entry()) {
+        ("snapshot", _) => {
+            let entries: Vec<EntryView> =
+                serde_json::from_value(event.data.clone()).unwrap_or_default();
+            table(&entries)
+        }
+        ("added" | "updated", Some(entry)) => {
+            let done = if entry.done { "done" } else { "open" };
+            format!(
+                "{} {} {} {done} {}\n",
+                event.event, entry.id, entry.date, entry.title
+            )
+        }
+        ("deleted", _) => format!("deleted {}\n", event.data["id"]),
+        (other, _) => format!("{other}\n"),
+    }
+}
+
+/// Writes `text` to stdout at once; `false` when the reader went away (`todo watch | head`).
+fn write_out(text: &str) -> anyhow::Result<bool> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Ok(true),
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// Entries as an aligned table, or as JSON (one object when `single`).

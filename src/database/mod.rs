@@ -230,7 +230,9 @@ pub fn fixed_hash(text: &str) -> u64 {
     })
 }
 
-fn lock_data_dir(config: &DatabaseConfig) -> Result<File, OpenError> {
+/// Takes the data directory's lock, as a server does: `OpenError::Locked` while a server runs
+/// on it. `todo restore` holds it while it replaces the database file.
+pub fn lock_data_dir(config: &DatabaseConfig) -> Result<File, OpenError> {
     if config.data_dir.exists() && !config.data_dir.is_dir() {
         let not_a_directory = std::io::Error::other("it exists and is not a directory");
         return Err(data_dir_error(config, not_a_directory));

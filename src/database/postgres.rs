@@ -264,15 +264,24 @@ impl Postgres {
             .collect()
     }
 
-    /// Runs `work` in one transaction.
+    /// Runs `work` in one transaction. One that `writes` first locks the users table against
+    /// other writers: under READ COMMITTED, two nodes could otherwise both make "the first
+    /// user", or both remove one of the last two admins.
     pub fn transaction<R, E: From<StorageError>>(
         &mut self,
+        writes: bool,
         work: impl FnOnce(&mut dyn CommitSteps) -> Result<R, E>,
     ) -> Result<R, E> {
         let Postgres { runtime, client } = self;
         let transaction = runtime
             .block_on(client.transaction())
             .map_err(StorageError::from)?;
+        if writes {
+            let lock = "LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE";
+            runtime
+                .block_on(transaction.batch_execute(lock))
+                .map_err(StorageError::from)?;
+        }
         let mut steps = Steps {
             runtime,
             transaction: &transaction,

@@ -56,6 +56,71 @@ pub fn list_name_bounds(owner: Option<i64>, after: &str) -> (String, String, boo
     }
 }
 
+/// Most problems `invariant_problems` reports of each kind.
+const MAX_PROBLEMS: i64 = 100;
+
+/// What breaks the project's own invariants in storage, as sentences naming the list: a next
+/// id not above the largest id (ids would be reused), entries or idempotency keys without
+/// their list's row, a negative version, dates and titles the API would refuse, members and
+/// links of users who are gone. Empty when all hold.
+pub fn invariant_problems(steps: &mut dyn CommitSteps) -> Result<Vec<String>, StorageError> {
+    let limit = [Param::Int(MAX_PROBLEMS)];
+    let mut problems = Vec::new();
+    let rows = steps.query(
+        "SELECT lists.name, lists.next_id, max(entries.id) FROM lists
+         JOIN entries ON entries.list = lists.name
+         GROUP BY lists.name, lists.next_id HAVING max(entries.id) >= lists.next_id LIMIT ?1",
+        &limit,
+    )?;
+    for row in &rows {
+        problems.push(format!(
+            "list {:?}: its next id {} is not above its largest id {}, so ids would be reused",
+            row[0].text("name")?,
+            row[1].int("next_id")?,
+            row[2].int("max")?
+        ));
+    }
+    for (sql, what) in [
+        (
+            "SELECT DISTINCT list FROM entries WHERE list NOT IN (SELECT name FROM lists) LIMIT ?1",
+            "has entries but no list row",
+        ),
+        (
+            "SELECT DISTINCT list FROM idempotency_keys WHERE list NOT IN (SELECT name FROM lists) LIMIT ?1",
+            "has idempotency keys but no list row",
+        ),
+        (
+            "SELECT name FROM lists WHERE version < 0 OR next_id < 1 LIMIT ?1",
+            "has a negative version or an id counter below 1",
+        ),
+        (
+            "SELECT DISTINCT list FROM members WHERE user_id NOT IN (SELECT id FROM users)
+                OR owner_id NOT IN (SELECT id FROM users) LIMIT ?1",
+            "is shared with or by a user who is gone",
+        ),
+        (
+            "SELECT DISTINCT list FROM links WHERE list LIKE '%:%'
+                AND NOT EXISTS (SELECT 1 FROM users
+                    WHERE links.list LIKE CAST(users.id AS TEXT) || ':%') LIMIT ?1",
+            "has share links but its owner is gone",
+        ),
+    ] {
+        for row in steps.query(sql, &limit)? {
+            problems.push(format!("list {:?} {what}", row[0].text("list")?));
+        }
+    }
+    let rows = steps.query("SELECT list, id, date, title FROM entries", &[])?;
+    for row in &rows {
+        let (list, id) = (row[0].text("list")?, row[1].int("id")?);
+        let date = Date::parse(row[2].text("date")?).err();
+        let title = Title::stored(row[3].text("title")?).err();
+        for error in [date, title].into_iter().flatten() {
+            problems.push(format!("list {list:?}, entry {id}: {error}"));
+        }
+    }
+    Ok(problems)
+}
+
 /// A list name read back by `list_names`, without `owner`'s prefix, checked.
 pub fn bare_list_name(owner: Option<i64>, key: &str) -> Result<ListName, StorageError> {
     let prefix = owner.map(ListName::owner_prefix).unwrap_or_default();

@@ -9,7 +9,7 @@ use std::time::Duration;
 use std::collections::HashMap;
 
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
-use rusqlite::{Connection, OptionalExtension, ToSql, TransactionBehavior, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql, TransactionBehavior, params};
 
 use crate::list::{ListName, TodoList};
 
@@ -211,6 +211,42 @@ impl Sqlite {
         #[cfg(test)]
         crate::fault::check_after_commit(&self.data_dir)?;
         Ok(conflicts)
+    }
+
+    /// Opens an existing database file read-only, as it is: no migration, no settings. For
+    /// checking a backup before it is restored.
+    pub fn open_read_only(file: &Path) -> Result<Sqlite, StorageError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let connection = Connection::open_with_flags(file, flags)?;
+        Ok(Sqlite {
+            connection,
+            #[cfg(test)]
+            data_dir: file.parent().unwrap_or(Path::new(".")).to_owned(),
+        })
+    }
+
+    /// Writes a consistent copy of the database to `file`, which must not exist, while
+    /// other connections go on writing: `VACUUM INTO` reads one snapshot.
+    pub fn backup_into(&mut self, file: &Path) -> Result<(), StorageError> {
+        let target = file
+            .to_str()
+            .ok_or_else(|| StorageError::Backend(format!("{} is not UTF-8", file.display())))?;
+        self.connection.execute("VACUUM INTO ?1", [target])?;
+        Ok(())
+    }
+
+    /// What SQLite's `integrity_check` finds wrong with the file (nothing when it is sound).
+    pub fn integrity_problems(&mut self) -> Result<Vec<String>, StorageError> {
+        let mut statement = self.connection.prepare("PRAGMA integrity_check(100)")?;
+        let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
+        let mut problems = Vec::new();
+        for row in rows {
+            let row = row?;
+            if row != "ok" {
+                problems.push(row);
+            }
+        }
+        Ok(problems)
     }
 
     /// Copies committed WAL frames into the database file without waiting for readers.

@@ -74,7 +74,7 @@ impl Storage {
     ) -> Result<R, E> {
         match self {
             Storage::Sqlite(sqlite) => sqlite.transaction(writes, work),
-            Storage::Postgres(postgres) => postgres.transaction(work),
+            Storage::Postgres(postgres) => postgres.transaction(writes, work),
         }
     }
 

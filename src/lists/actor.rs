@@ -18,6 +18,7 @@ use crate::database::{
 };
 use crate::list::{Entry, EntryId, ListError, ListName, NewEntry, TodoList};
 
+use super::feed::FeedChange;
 use super::handle::ListMessage;
 use super::shared::{SharedList, Undo};
 use super::{ActorContext, Created, Request, RequestError, Responder, respond};
@@ -365,8 +366,8 @@ impl ListActor {
             .expect("outcomes are only awaited while a write is pending");
         match outcome {
             Ok(()) => {
-                // Readers see the write before its writer hears of it.
-                self.shared.commit_oldest();
+                // Readers and subscribers see the write before its writer hears of it.
+                self.shared.commit_oldest(FeedChange::from(&write.change));
                 write.succeed()
             }
             Err(error) => {
@@ -480,7 +481,7 @@ impl ListActor {
             idempotency_keys,
             version,
         } = self.context.database.load(&self.name).await?;
-        self.shared.publish(list, generation);
+        self.shared.publish(list, generation, version);
         self.state = Some(Loaded {
             idempotency_keys,
             version,

@@ -9,6 +9,7 @@
 //! `shared.rs` the list's one copy, which the actor changes and readers read.
 
 mod actor;
+pub mod feed;
 mod handle;
 mod shared;
 
@@ -24,7 +25,7 @@ use crate::list::{Changes, Date, Entry, EntryId, ListError, ListName, NewEntry, 
 
 pub use actor::ParkedList;
 pub use handle::ListHandle;
-pub use shared::{Committed, SharedList};
+pub use shared::{Committed, SharedList, Start, Subscription};
 
 /// Which entries to read.
 #[derive(Debug, Clone, Copy)]

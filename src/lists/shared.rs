@@ -8,17 +8,46 @@
 //! entries out, never across an `.await`.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use tokio::sync::broadcast;
 
 use crate::list::{Entry, EntryId, TodoList};
 
 use super::EntriesQuery;
+use super::feed::{Feed, FeedChange, Published};
 
 /// A list's entries, shared by its actor, its handle, the cache and readers.
 #[derive(Default)]
 pub struct SharedList {
     /// `None` until the actor has loaded the list.
     state: RwLock<Option<State>>,
+    /// The committed changes, to subscribers; changed only under `state`'s write lock, so a
+    /// snapshot taken under its read lock matches a version of the feed. It outlives reloads
+    /// and hibernation, so subscriptions do too. Made by the first subscriber: a feed holds a
+    /// channel of `FEED_CAPACITY` slots, far more than an idle list may cost.
+    feed: Mutex<Option<Feed>>,
+}
+
+/// How a new subscriber starts: the list as it is, or the changes it missed.
+#[derive(Debug)]
+pub enum Start {
+    /// Every committed entry, in id order.
+    Snapshot(Vec<Entry>),
+    /// The changes after the version the subscriber last saw, in order.
+    Resume(Vec<Arc<Published>>),
+}
+
+/// A new subscription to a list's changes.
+#[derive(Debug)]
+pub struct Subscription {
+    /// What to send first.
+    pub start: Start,
+    /// The list's committed version at the start: later changes on `changes` at or below it
+    /// are already in `start`.
+    pub version: u64,
+    /// The changes from here on.
+    pub changes: broadcast::Receiver<Arc<Published>>,
 }
 
 struct State {
@@ -31,6 +60,8 @@ struct State {
     generation: u64,
     /// A write failed, so the list may differ from storage until the actor reloads it.
     stale: bool,
+    /// The list's version in storage once the committed writes are applied.
+    version: u64,
 }
 
 /// How to take one uncommitted write back out of the list.
@@ -75,14 +106,48 @@ impl SharedList {
         self.read_lock().as_ref().map(|state| state.generation)
     }
 
-    /// Replaces the state with a list just loaded from storage, with nothing uncommitted.
-    pub(super) fn publish(&self, list: TodoList, generation: u64) {
-        *self.write_lock() = Some(State {
+    /// Replaces the state with a list just loaded from storage at `version`, with nothing
+    /// uncommitted; subscribers of a list loaded before are told to take a snapshot.
+    pub(super) fn publish(&self, list: TodoList, generation: u64, version: u64) {
+        let mut state = self.write_lock();
+        if state.is_some()
+            && let Some(feed) = self.feed().as_mut()
+        {
+            let change = FeedChange::Reloaded;
+            feed.publish(Published { version, change });
+        }
+        *state = Some(State {
             list,
             uncommitted: VecDeque::new(),
             generation,
             stale: false,
+            version,
         });
+    }
+
+    /// Subscribes to the list's committed changes, starting after version `after` when the
+    /// feed still holds every change since, else with a snapshot. `None` while the list is not
+    /// loaded or may differ from storage: the caller has the actor load it first.
+    pub fn subscribe(&self, after: Option<u64>) -> Option<Subscription> {
+        let state = self.read_lock();
+        let state = state.as_ref().filter(|state| !state.stale)?;
+        let mut feed = self.feed();
+        let feed = feed.get_or_insert_with(Feed::default);
+        let resumed = after.and_then(|after| feed.since(after, state.version));
+        let start = match resumed {
+            Some(missed) => Start::Resume(missed),
+            None => Start::Snapshot(Committed::new(state).entries(EntriesQuery::All)),
+        };
+        Some(Subscription {
+            start,
+            version: state.version,
+            changes: feed.subscribe(),
+        })
+    }
+
+    /// How many subscribers follow the list.
+    pub fn subscribers(&self) -> usize {
+        self.feed().as_ref().map_or(0, Feed::subscribers)
     }
 
     /// Applies a write to the list; `write` returns its answer and, if it changed the list, how
@@ -97,10 +162,16 @@ impl SharedList {
         answer
     }
 
-    /// Marks the oldest uncommitted write committed, so readers see it.
-    pub(super) fn commit_oldest(&self) {
+    /// Marks the oldest uncommitted write committed, so readers see it, and sends what it
+    /// did to the subscribers.
+    pub(super) fn commit_oldest(&self, change: FeedChange) {
         if let Some(state) = self.write_lock().as_mut() {
             state.uncommitted.pop_front();
+            state.version += 1;
+            if let Some(feed) = self.feed().as_mut() {
+                let version = state.version;
+                feed.publish(Published { version, change });
+            }
         }
     }
 
@@ -122,6 +193,12 @@ impl SharedList {
     fn write_lock(&self) -> RwLockWriteGuard<'_, Option<State>> {
         self.state
             .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn feed(&self) -> MutexGuard<'_, Option<Feed>> {
+        self.feed
+            .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
@@ -200,9 +277,10 @@ impl<'a> Committed<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::{SharedList, Undo};
+    use super::{SharedList, Start, Undo};
     use crate::list::{Changes, Date, EntryId, NewEntry, Title, TodoList};
     use crate::lists::EntriesQuery;
+    use crate::lists::feed::FeedChange;
 
     fn day(n: u32) -> Date {
         Date::parse(&format!("2018-12-{n:02}")).unwrap()
@@ -229,11 +307,11 @@ mod tests {
     #[test]
     fn readers_see_only_committed_writes_in_query_order() {
         let shared = SharedList::default();
-        shared.publish(TodoList::default(), 0);
+        shared.publish(TodoList::default(), 0, 0);
         let first = add(&shared, day(19), "a");
         let second = add(&shared, day(18), "b");
-        shared.commit_oldest();
-        shared.commit_oldest();
+        commit(&shared);
+        commit(&shared);
         let retitle = Changes {
             title: Some(Title::parse("b renamed").unwrap()),
             date: Some(day(20)),
@@ -257,10 +335,10 @@ mod tests {
             Vec::<String>::new()
         );
 
-        shared.commit_oldest();
+        commit(&shared);
         assert_eq!(titles(&shared, range), ["a", "b renamed"]);
-        shared.commit_oldest();
-        shared.commit_oldest();
+        commit(&shared);
+        commit(&shared);
         assert_eq!(titles(&shared, range), ["c", "b renamed"]);
 
         shared.write(|list| ((), Some(Undo::Cleared(list.clear()))));
@@ -269,7 +347,7 @@ mod tests {
             ["b renamed", "c"],
             "the clear is not committed"
         );
-        shared.commit_oldest();
+        commit(&shared);
         assert!(titles(&shared, all).is_empty());
     }
 
@@ -277,7 +355,7 @@ mod tests {
     fn a_stale_or_outdated_list_sends_readers_to_the_actor() {
         let shared = SharedList::default();
         assert!(shared.read(0, |_| ()).is_none(), "not loaded yet");
-        shared.publish(TodoList::default(), 1);
+        shared.publish(TodoList::default(), 1, 0);
         assert!(
             shared.read(0, |_| ()).is_none(),
             "the worker's generation moved on"
@@ -285,5 +363,39 @@ mod tests {
         assert!(shared.read(1, |_| ()).is_some());
         shared.mark_stale();
         assert!(shared.read(1, |_| ()).is_none(), "a write failed");
+    }
+
+    /// Marks the oldest write committed; what the feed is told does not matter to readers.
+    fn commit(shared: &SharedList) {
+        shared.commit_oldest(FeedChange::Cleared);
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_starts_from_a_snapshot_or_the_changes_it_missed() {
+        let shared = SharedList::default();
+        assert!(shared.subscribe(None).is_none(), "not loaded yet");
+        shared.publish(TodoList::default(), 0, 7);
+        let first = add(&shared, day(1), "first");
+        let mut subscription = shared.subscribe(None).unwrap();
+        assert_eq!(subscription.version, 7);
+        assert!(matches!(&subscription.start, Start::Snapshot(entries) if entries.is_empty()));
+        shared.commit_oldest(FeedChange::Deleted(first));
+        let published = subscription.changes.recv().await.unwrap();
+        assert_eq!(published.version, 8);
+        assert_eq!(published.change, FeedChange::Deleted(first));
+
+        let resumed = shared.subscribe(Some(7)).unwrap();
+        let Start::Resume(missed) = resumed.start else {
+            panic!("version 8 is kept: no snapshot needed");
+        };
+        assert_eq!(missed.len(), 1);
+        assert_eq!(shared.subscribers(), 2);
+        shared.publish(TodoList::default(), 0, 20);
+        let reloaded = subscription.changes.recv().await.unwrap();
+        assert_eq!(reloaded.change, FeedChange::Reloaded);
+        assert!(matches!(
+            shared.subscribe(Some(8)).unwrap().start,
+            Start::Snapshot(_)
+        ));
     }
 }

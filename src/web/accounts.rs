@@ -5,13 +5,13 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::{LinkRow, Role, TokenRow, UserName, UserRow};
 
-use super::auth::{Caller, ClientAddress, ListTarget, SESSION_COOKIE};
+use super::auth::{Caller, ClientAddress, ListTarget, SESSION_COOKIE, from_another_site};
 use super::error::{ApiError, ErrorBody};
 use super::{AppState, json_body};
 
@@ -19,7 +19,8 @@ use super::{AppState, json_body};
 const MAX_TOKEN_NAME_CHARS: usize = 100;
 
 /// Body of `POST /auth/login`.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+/// No `Debug`: it holds a password.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
     /// The user name.
@@ -28,8 +29,9 @@ pub struct LoginBody {
     pub password: String,
 }
 
-/// A new token: a session from `POST /auth/login`, or an API token from `POST /tokens`.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+/// A new token: a session from `POST /auth/login`, or an API token from `POST /tokens`. No
+/// `Debug`: it holds the token.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NewTokenBody {
     /// The token, shown only now: send it as `Authorization: Bearer TOKEN`.
     pub token: String,
@@ -40,8 +42,8 @@ pub struct NewTokenBody {
     pub expires_at: Option<String>,
 }
 
-/// Body of `POST /users`.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+/// Body of `POST /users`. No `Debug`: it holds a password.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUserBody {
     /// 1 to 64 letters, digits or `-_.@+`.
@@ -134,18 +136,21 @@ pub async fn login(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let LoginBody { user, password } = json_body(body)?;
-    if let Err(wait) = state.limiter.check(&user, address) {
-        return Err(ApiError::too_many(
-            "too many failed logins; wait and try again",
-            wait,
-        ));
+    // Counted before the slow check, under one lock with the check, so that concurrent
+    // guesses count too.
+    if let Err(wait) = state.limiter.attempt(&user, address) {
+        let message = "too many failed logins; wait and try again";
+        return Err(ApiError::too_many(message, wait));
     }
     let Some(session) = state.accounts.login(&user, &password).await? else {
-        state.limiter.failed(&user, address);
-        tracing::info!(user = %user.escape_debug(), ?address, "failed login");
+        // The name only if it could be one: a password typed into the name field must not
+        // reach the log.
+        let shown = UserName::parse(&user)
+            .map_or_else(|_| "(not a user name)".to_owned(), |name| name.to_string());
+        tracing::info!(user = %shown, ?address, "failed login");
         return Err(ApiError::unauthorized("wrong user name or password"));
     };
-    state.limiter.succeeded(&user);
+    state.limiter.succeeded(&user, address);
     let max_age = session.expires_at - crate::accounts::now();
     let cookie = session_cookie(&session.token, max_age, state.auth.tls)?;
     let body = NewTokenBody {
@@ -159,13 +164,7 @@ pub async fn login(
 /// Logs out: revokes the token or session the request came with and clears the cookie.
 #[utoipa::path(post, path = "/auth/logout", responses((status = 204), (status = 401, body = ErrorBody)))]
 pub async fn logout(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
-    let Caller::User { principal, token } = &caller else {
-        return Err(caller
-            .user()
-            .err()
-            .unwrap_or_else(|| ApiError::unauthorized("log in first")));
-    };
-    state.accounts.logout(principal, token).await?;
+    state.accounts.logout(caller.user()?).await?;
     let cookie = session_cookie("", 0, state.auth.tls)?;
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
 }
@@ -191,9 +190,18 @@ fn session_cookie(token: &str, max_age: i64, secure: bool) -> Result<HeaderValue
 pub async fn create_user(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     caller.require_admin()?;
+    // While no account exists anyone on loopback may make the first; a page in a browser on
+    // this machine must not, or any web site could take the server.
+    if matches!(caller, Caller::Open) && from_another_site(&headers) {
+        return Err(ApiError::forbidden(
+            "cross_origin",
+            "the first account is made from this server's own pages or the command line",
+        ));
+    }
     let NewUserBody {
         name,
         password,

@@ -40,10 +40,8 @@ pub enum Caller {
     Open,
     /// A signed-in user.
     User {
-        /// Who.
+        /// Who, and with which token.
         principal: Principal,
-        /// The token the request carried, for logout.
-        token: String,
     },
 }
 
@@ -51,7 +49,7 @@ impl Caller {
     /// The signed-in user, or a 401 when the server runs without accounts.
     pub fn user(&self) -> Result<&Principal, ApiError> {
         match self {
-            Caller::User { principal, .. } => Ok(principal),
+            Caller::User { principal } => Ok(principal),
             Caller::Open => Err(ApiError::unauthorized(
                 "this needs an account; create one with `todo user add NAME`",
             )),
@@ -100,6 +98,14 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
 
 async fn caller(state: &AppState, request: &Parts) -> Result<Option<Caller>, ApiError> {
     if state.accounts.is_open() {
+        // Open to loopback clients only: a page whose host name was made to point at
+        // 127.0.0.1 (DNS rebinding) must not get in.
+        if !state.auth.insecure_open && !loopback_host(&request.headers) {
+            return Err(ApiError::forbidden(
+                "host_not_allowed",
+                "without accounts this server answers only to localhost and loopback addresses",
+            ));
+        }
         return Ok(Some(Caller::Open));
     }
     let path = request.uri.path();
@@ -134,10 +140,7 @@ async fn caller(state: &AppState, request: &Parts) -> Result<Option<Caller>, Api
             "only an admin may read metrics",
         ));
     }
-    Ok(Some(Caller::User {
-        principal,
-        token: token.to_owned(),
-    }))
+    Ok(Some(Caller::User { principal }))
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -159,6 +162,29 @@ fn session_cookie(headers: &HeaderMap) -> Option<&str> {
             let (name, value) = pair.trim().split_once('=')?;
             (name == SESSION_COOKIE && !value.is_empty()).then_some(value)
         })
+}
+
+/// Whether the `Host` header names this machine (`localhost` or a loopback address); a
+/// request without one is not from a browser.
+fn loopback_host(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        return headers.get(header::HOST).is_none();
+    };
+    let name = match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<IpAddr>()
+            .is_ok_and(|address| address.is_loopback())
+}
+
+/// Whether a browser says the request comes from a page of another site.
+pub fn from_another_site(headers: &HeaderMap) -> bool {
+    let from_browser =
+        headers.contains_key("sec-fetch-site") || headers.contains_key(header::ORIGIN);
+    from_browser && !same_origin(headers)
 }
 
 fn is_safe(method: &Method) -> bool {
@@ -313,7 +339,7 @@ async fn by_name(state: &AppState, caller: &Caller, name: &str) -> Result<ListTa
             base,
             caller: None,
         }),
-        Caller::User { principal, .. } => {
+        Caller::User { principal } => {
             let owner = owner.as_ref().map(UserName::as_str);
             let resolved = state.accounts.resolve(principal, owner, &list).await?;
             let Resolved { key, role } = resolved.ok_or_else(ApiError::list_not_found)?;

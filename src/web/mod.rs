@@ -9,6 +9,7 @@ pub mod body;
 pub mod book;
 mod edge;
 pub mod error;
+pub mod events;
 pub mod handlers;
 pub mod metrics;
 pub mod openapi;
@@ -17,6 +18,7 @@ pub mod todo_backend;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -38,6 +40,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_http::cors::{Any, CorsLayer};
@@ -72,6 +75,12 @@ pub struct AppState {
     pub auth: AuthConfig,
     /// Renders the process's Prometheus recorder.
     pub metrics: PrometheusHandle,
+    /// Event streams open now, server-wide.
+    pub subscribers: Arc<AtomicUsize>,
+    /// Most event streams open at once (`--max-subscribers`).
+    pub max_subscribers: usize,
+    /// Cancelled when shutdown starts, so event streams end and their connections close.
+    pub stopping: CancellationToken,
 }
 
 /// The web server's settings that authentication depends on.
@@ -81,18 +90,24 @@ pub struct AuthConfig {
     pub metrics_public: bool,
     /// Whether the server speaks HTTPS: cookies get `Secure`, URLs `https://`.
     pub tls: bool,
+    /// Whether, without accounts, the server answers any host name (`--insecure-open`), not
+    /// only `localhost` and loopback addresses.
+    pub insecure_open: bool,
 }
 
 impl AppState {
     /// State for handlers over `cache` and `accounts`, installing the metrics recorder if it
     /// is not yet.
-    pub fn new(cache: Cache, accounts: Accounts, auth: AuthConfig) -> AppState {
+    pub fn new(cache: Cache, accounts: Accounts, auth: AuthConfig, config: &WebConfig) -> AppState {
         AppState {
             cache,
             accounts,
             limiter: Arc::default(),
             auth,
             metrics: metrics::handle(),
+            subscribers: Arc::default(),
+            max_subscribers: config.max_subscribers,
+            stopping: CancellationToken::new(),
         }
     }
 }
@@ -122,6 +137,8 @@ pub fn router(state: AppState, config: &WebConfig) -> Router {
             get(accounts::list_links).post(accounts::create_link),
         )
         .route("/lists/{list}/links/{id}", delete(accounts::revoke_link))
+        .route("/lists/{list}/events", get(events::list_events))
+        .route("/s/{secret}/events", get(events::list_events))
         .route("/lists", get(handlers::list_lists))
         .route("/lists/{list}", delete(handlers::delete_list))
         .route(

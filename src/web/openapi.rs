@@ -8,10 +8,16 @@ use serde_json::{Value, json};
 use utoipa::Modify;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use super::{accounts, body, book, error, handlers, todo_backend};
+use super::{accounts, body, book, error, events, handlers, todo_backend};
 
 /// The list routes a share link opens, after `/lists/{list}` and again after `/s/{secret}`.
-const SHARED_ROUTES: [&str; 4] = ["/entries", "/entries/{id}", "/todos", "/todos/{id}"];
+const SHARED_ROUTES: [&str; 5] = [
+    "/entries",
+    "/entries/{id}",
+    "/todos",
+    "/todos/{id}",
+    "/events",
+];
 
 #[derive(OpenApi)]
 #[openapi(
@@ -52,6 +58,7 @@ const SHARED_ROUTES: [&str; 4] = ["/entries", "/entries/{id}", "/todos", "/todos
         accounts::create_link,
         accounts::list_links,
         accounts::revoke_link,
+        events::list_events,
     ),
     components(schemas(
         body::EntryBody,

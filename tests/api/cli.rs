@@ -252,3 +252,40 @@ async fn a_server_without_a_scheme_is_http() {
     assert_eq!(String::from_utf8_lossy(&output.stdout), "bob\n");
     app.shutdown().await;
 }
+
+/// `todo watch --json LIST` prints the snapshot, then each change as it is committed.
+#[tokio::test]
+async fn watch_prints_each_committed_change_as_it_happens() {
+    use std::io::{BufRead, BufReader};
+    let app = spawn_app().await;
+    app.add("watched", "2026-12-03", "already there").await;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_todo"));
+    if std::env::var_os(TEST_ACCOUNTS).is_some() {
+        command.env("TODO_TOKEN", HARNESS_TOKEN);
+    }
+    let mut child = command
+        .args(["watch", "--json", "watched", "--server", &app.address])
+        .env_remove("HTTP_PROXY")
+        .env_remove("http_proxy")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("todo watch starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next = move || {
+        let line = lines.next().expect("a line").expect("readable");
+        serde_json::from_str::<Value>(&line).expect("JSON")
+    };
+    let snapshot = tokio::task::spawn_blocking(move || (next(), next))
+        .await
+        .unwrap();
+    let (snapshot, next) = snapshot;
+    assert_eq!(snapshot["event"], "snapshot");
+    assert_eq!(snapshot["data"][0]["title"], "already there");
+    app.add("watched", "2026-12-04", "just added").await;
+    let added = tokio::task::spawn_blocking(next).await.unwrap();
+    assert_eq!(added["event"], "added");
+    assert_eq!(added["data"]["title"], "just added");
+    assert_eq!(added["id"], snapshot["id"].as_u64().unwrap() + 1);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -6,6 +6,7 @@ mod access;
 mod book;
 mod cli;
 mod edge;
+mod events;
 mod helpers;
 mod json_api;
 mod limits;

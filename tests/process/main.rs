@@ -8,6 +8,7 @@ mod crash;
 mod fsync_failure;
 mod helpers;
 mod multinode;
+mod operate;
 mod overload;
 #[path = "../support/postgres.rs"]
 mod postgres;

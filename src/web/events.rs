@@ -1,0 +1,191 @@
+//! `GET /lists/{list}/events`: a list's changes as Server-Sent Events, in the list's order.
+//!
+//! A subscriber gets `snapshot` (every entry) first, then one event per committed change
+//! (`added`, `updated`, `deleted`, `cleared`), each with the list's version after it as `id`.
+//! With `Last-Event-ID` it gets the changes it missed instead of a snapshot, when the list
+//! still keeps them. A subscriber that falls behind, or whose list was reloaded from storage,
+//! gets a fresh snapshot. Comments keep idle connections alive through proxies.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+
+use crate::cache::Cache;
+use crate::list::{Entry, ListName};
+use crate::lists::feed::{FeedChange, Published};
+use crate::lists::{Start, Subscription};
+
+use super::AppState;
+use super::auth::ListTarget;
+use super::body::EntryBody;
+use super::error::{ApiError, ErrorBody};
+
+/// How often an idle stream sends a comment, so proxies and browsers keep it open.
+pub const HEARTBEAT: Duration = Duration::from_secs(15);
+/// Most subscribers of one list.
+pub const MAX_SUBSCRIBERS_PER_LIST: usize = 1_000;
+
+/// Follows a list's changes.
+#[utoipa::path(get, path = "/lists/{list}/events", params(("list" = String, Path),
+        ("Last-Event-ID" = Option<u64>, Header, description = "the last version seen: resume after it")),
+    responses((status = 200, content_type = "text/event-stream", body = String,
+            description = "snapshot, then added, updated, deleted and cleared events; `id` is the list's version"),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn list_events(
+    State(state): State<AppState>,
+    target: ListTarget,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let after = last_event_id(&headers)?;
+    if state.cache.subscribers(&target.key) >= MAX_SUBSCRIBERS_PER_LIST {
+        return Err(too_many("this list has too many subscribers"));
+    }
+    let slot = SubscriberSlot::take(&state.subscribers, state.max_subscribers)?;
+    let subscription = state.cache.subscribe(&target.key, after).await?;
+    let mut follow = Follow {
+        cache: state.cache.clone(),
+        list: target.key,
+        stopping: state.stopping.clone(),
+        version: 0,
+        changes: None,
+        queue: VecDeque::new(),
+        _slot: slot,
+    };
+    follow.start(subscription);
+    let stream = futures_util::stream::unfold(follow, Follow::next);
+    let keep_alive = KeepAlive::new().interval(HEARTBEAT);
+    Ok(Sse::new(stream).keep_alive(keep_alive).into_response())
+}
+
+fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    let Some(value) = headers.get("last-event-id") else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or_default();
+    text.parse::<u64>().map(Some).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_last_event_id",
+            "Last-Event-ID must be a version this stream sent (a non-negative integer)",
+        )
+    })
+}
+
+fn too_many(message: &str) -> ApiError {
+    ApiError::unavailable("too_many_subscribers", message)
+}
+
+/// One place among the server's subscribers, given back when the stream ends.
+struct SubscriberSlot(Arc<AtomicUsize>);
+
+impl SubscriberSlot {
+    fn take(count: &Arc<AtomicUsize>, max: usize) -> Result<SubscriberSlot, ApiError> {
+        let taken = count.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < max).then_some(n + 1)
+        });
+        taken.map_err(|_| too_many("the server has too many subscribers (--max-subscribers)"))?;
+        Ok(SubscriberSlot(count.clone()))
+    }
+}
+
+impl Drop for SubscriberSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The state of one stream.
+struct Follow {
+    cache: Cache,
+    list: ListName,
+    /// Cancelled when the server starts its shutdown, so streams end and connections close.
+    stopping: CancellationToken,
+    /// The version of the last change sent.
+    version: u64,
+    /// `None`: take a snapshot before following again.
+    changes: Option<broadcast::Receiver<Arc<Published>>>,
+    /// Events ready to send.
+    queue: VecDeque<Event>,
+    _slot: SubscriberSlot,
+}
+
+impl Follow {
+    fn start(&mut self, subscription: Subscription) {
+        self.version = subscription.version;
+        match subscription.start {
+            Start::Snapshot(entries) => self
+                .queue
+                .push_back(snapshot(&entries, subscription.version)),
+            Start::Resume(missed) => self
+                .queue
+                .extend(missed.iter().filter_map(|change| event(change))),
+        }
+        self.changes = Some(subscription.changes);
+    }
+
+    /// The next event; `None` ends the stream (server stopping, or the list unavailable: the
+    /// client reconnects with `Last-Event-ID`).
+    async fn next(mut self) -> Option<(Result<Event, Infallible>, Follow)> {
+        loop {
+            if let Some(event) = self.queue.pop_front() {
+                return Some((Ok(event), self));
+            }
+            let Some(changes) = self.changes.as_mut() else {
+                let subscription = tokio::select! {
+                    () = self.stopping.cancelled() => return None,
+                    subscription = self.cache.subscribe(&self.list, None) => subscription.ok()?,
+                };
+                self.start(subscription);
+                continue;
+            };
+            let received = tokio::select! {
+                () = self.stopping.cancelled() => return None,
+                received = changes.recv() => received,
+            };
+            match received {
+                Ok(published) if published.change == FeedChange::Reloaded => self.changes = None,
+                Ok(published) if published.version <= self.version => {}
+                Ok(published) => {
+                    self.version = published.version;
+                    self.queue.extend(event(&published));
+                }
+                // Fell behind, or the list was forgotten from memory: start again.
+                Err(RecvError::Lagged(_) | RecvError::Closed) => self.changes = None,
+            }
+        }
+    }
+}
+
+fn snapshot(entries: &[Entry], version: u64) -> Event {
+    let entries: Vec<EntryBody> = entries.iter().map(EntryBody::from).collect();
+    Event::default()
+        .event("snapshot")
+        .id(version.to_string())
+        .data(json!(entries).to_string())
+}
+
+/// The event of one change; `None` for a reload, which is a snapshot instead.
+fn event(published: &Published) -> Option<Event> {
+    let (name, data) = match &published.change {
+        FeedChange::Added(entry) => ("added", json!(EntryBody::from(entry))),
+        FeedChange::Updated(entry) => ("updated", json!(EntryBody::from(entry))),
+        FeedChange::Deleted(id) => ("deleted", json!({ "id": id.get() })),
+        FeedChange::Cleared => ("cleared", json!({})),
+        FeedChange::Reloaded => return None,
+    };
+    let event = Event::default()
+        .event(name)
+        .id(published.version.to_string());
+    Some(event.data(data.to_string()))
+}

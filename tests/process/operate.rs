@@ -1,0 +1,194 @@
+//! Operating the store with the real binary: `todo backup` while writers run, `todo restore`
+//! refused beside a running server and then done, `todo check` finding damage, `todo ping`.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::helpers::{Server, client};
+
+fn todo(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_todo"))
+        .args(args)
+        .env_remove("TODO_SERVER")
+        .env_remove("TODO_DATA_DIR")
+        .output()
+        .expect("the todo binary runs")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The titles stored in a database file, read straight from SQLite.
+fn titles_in(file: &Path) -> Vec<String> {
+    let connection = rusqlite::Connection::open(file).expect("the file opens");
+    let mut statement = connection.prepare("SELECT title FROM entries").unwrap();
+    let titles = statement.query_map([], |row| row.get(0)).unwrap();
+    titles.map(|title| title.unwrap()).collect()
+}
+
+#[tokio::test]
+async fn a_backup_taken_under_writes_holds_every_write_acknowledged_before_it_and_restores() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let data_arg = data_dir.to_str().unwrap().to_owned();
+    let server = Server::start(&data_dir, &[]);
+    let http = client();
+    let stop = Arc::new(AtomicBool::new(false));
+    let acknowledged = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut writers = Vec::new();
+    for writer in 0..4 {
+        let (http, url, stop, acknowledged) = (
+            http.clone(),
+            server.url.clone(),
+            stop.clone(),
+            acknowledged.clone(),
+        );
+        writers.push(tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let title = format!("w{writer}-{n}");
+                let body = serde_json::json!({"date": "2026-12-03", "title": title});
+                let url = format!("{url}/lists/list-{writer}/entries");
+                if let Ok(response) = http.post(url).json(&body).send().await
+                    && response.status() == 201
+                {
+                    acknowledged.lock().unwrap().push(title);
+                }
+                n += 1;
+            }
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let before: Vec<String> = acknowledged.lock().unwrap().clone();
+    let backup = dir.path().join("backup.sqlite3");
+    let backup_arg = backup.to_str().unwrap().to_owned();
+    let output = tokio::task::spawn_blocking({
+        let (data_arg, backup_arg) = (data_arg.clone(), backup_arg.clone());
+        move || todo(&["backup", "--data-dir", &data_arg, &backup_arg])
+    })
+    .await
+    .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    stop.store(true, Ordering::Relaxed);
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let copied = titles_in(&backup);
+    assert!(before.len() > 10, "the writers wrote: {}", before.len());
+    for title in &before {
+        assert!(
+            copied.contains(title),
+            "{title}, acknowledged before the backup, is missing"
+        );
+    }
+    let total = acknowledged.lock().unwrap().len();
+    println!(
+        "backup under writes: {} acknowledged before, {} in the copy, {total} in all",
+        before.len(),
+        copied.len()
+    );
+
+    let refused = todo(&["restore", "--data-dir", &data_arg, &backup_arg]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("a todo server is running"),
+        "{}",
+        stderr(&refused)
+    );
+    drop(server);
+
+    let restored = todo(&["restore", "--data-dir", &data_arg, &backup_arg]);
+    assert!(restored.status.success(), "{}", stderr(&restored));
+    let check = todo(&["check", "--data-dir", &data_arg]);
+    assert!(check.status.success(), "{}", stderr(&check));
+    let server = Server::start(&data_dir, &[]);
+    let mut served = 0;
+    for writer in 0..4 {
+        let url = format!("{}/lists/list-{writer}/entries", server.url);
+        let entries: serde_json::Value = http.get(url).send().await.unwrap().json().await.unwrap();
+        served += entries.as_array().unwrap().len();
+    }
+    assert_eq!(
+        served,
+        copied.len(),
+        "the restored server serves the backup"
+    );
+}
+
+#[test]
+fn check_reports_broken_invariants_and_damaged_pages_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let data_arg = data_dir.to_str().unwrap();
+    let server = Server::start(&data_dir, &[]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        for n in 0..3 {
+            let body = serde_json::json!({"date": "2026-12-03", "title": format!("entry {n}")});
+            let url = format!("{}/lists/home/entries", server.url);
+            assert_eq!(
+                client()
+                    .post(url)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status(),
+                201
+            );
+        }
+    });
+    let ping = todo(&["ping", "--server", &server.url]);
+    assert!(ping.status.success(), "{}", stderr(&ping));
+    drop(server);
+    let down = todo(&["ping", "--server", "http://127.0.0.1:9"]);
+    assert_eq!(down.status.code(), Some(1));
+
+    let check = todo(&["check", "--data-dir", data_arg]);
+    assert!(check.status.success(), "{}", stderr(&check));
+    assert!(String::from_utf8_lossy(&check.stdout).contains("ok, 1 lists, 3 entries"));
+
+    let database = data_dir.join("todo.sqlite3");
+    let connection = rusqlite::Connection::open(&database).unwrap();
+    connection
+        .execute("UPDATE lists SET next_id = 2", [])
+        .unwrap();
+    drop(connection);
+    let check = todo(&["check", "--data-dir", data_arg]);
+    assert_eq!(check.status.code(), Some(1));
+    assert!(
+        stderr(&check).contains("ids would be reused"),
+        "{}",
+        stderr(&check)
+    );
+
+    // Garbage over a page in the middle of the file.
+    let bytes = std::fs::read(&database).unwrap();
+    let mut damaged = bytes.clone();
+    let page = 4096;
+    let end = damaged.len().min(2 * page);
+    damaged[page..end].fill(0xff);
+    std::fs::write(&database, damaged).unwrap();
+    let check = todo(&["check", "--data-dir", data_arg]);
+    assert_eq!(check.status.code(), Some(1), "{}", stderr(&check));
+    assert!(
+        stderr(&check).contains("damaged") || stderr(&check).contains("malformed"),
+        "{}",
+        stderr(&check)
+    );
+    let nowhere = todo(&[
+        "check",
+        "--data-dir",
+        dir.path().join("nowhere").to_str().unwrap(),
+    ]);
+    assert_eq!(nowhere.status.code(), Some(1));
+    assert!(
+        stderr(&nowhere).contains("holds no todo database"),
+        "{}",
+        stderr(&nowhere)
+    );
+}
