@@ -28,7 +28,10 @@ pub async fn calendar(
     let entries = state.cache.entries(&target.key, EntriesQuery::All).await?;
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
     let body = ics(target.key.as_str(), &entries, &stamp);
-    Ok(([(header::CONTENT_TYPE, "text/calendar; charset=utf-8")], body))
+    Ok((
+        [(header::CONTENT_TYPE, "text/calendar; charset=utf-8")],
+        body,
+    ))
 }
 
 /// The calendar of the list with storage key `key`; `stamp` is the `DTSTAMP` of every todo.
@@ -41,7 +44,11 @@ fn ics(key: &str, entries: &[Entry], stamp: &str) -> String {
         "PRODID:-//todo//todo list server//EN".to_owned(),
     ];
     for entry in entries {
-        let status = if entry.done { "COMPLETED" } else { "NEEDS-ACTION" };
+        let status = if entry.done {
+            "COMPLETED"
+        } else {
+            "NEEDS-ACTION"
+        };
         lines.extend([
             "BEGIN:VTODO".to_owned(),
             format!("UID:{}-{list}@todo", entry.id),
@@ -98,7 +105,11 @@ mod tests {
         let line = format!("SUMMARY:{}", "é".repeat(100));
         let folded = fold(&line);
         for physical in folded.split("\r\n").filter(|line| !line.is_empty()) {
-            assert!(physical.len() <= MAX_LINE_OCTETS, "{} octets", physical.len());
+            assert!(
+                physical.len() <= MAX_LINE_OCTETS,
+                "{} octets",
+                physical.len()
+            );
         }
         let unfolded = folded.trim_end_matches("\r\n").replace("\r\n ", "");
         assert_eq!(unfolded, line);

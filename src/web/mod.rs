@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod auth;
 pub mod body;
 pub mod book;
+pub mod calendar;
 mod edge;
 pub mod error;
 pub mod events;
@@ -139,6 +140,8 @@ pub fn router(state: AppState, config: &WebConfig) -> Router {
         .route("/lists/{list}/links/{id}", delete(accounts::revoke_link))
         .route("/lists/{list}/events", get(events::list_events))
         .route("/s/{secret}/events", get(events::list_events))
+        .route("/lists/{list}/calendar.ics", get(calendar::calendar))
+        .route("/s/{secret}/calendar.ics", get(calendar::calendar))
         .route("/lists", get(handlers::list_lists))
         .route("/lists/{list}", delete(handlers::delete_list))
         .route(

@@ -8,15 +8,16 @@ use serde_json::{Value, json};
 use utoipa::Modify;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use super::{accounts, body, book, error, events, handlers, todo_backend};
+use super::{accounts, body, book, calendar, error, events, handlers, todo_backend};
 
 /// The list routes a share link opens, after `/lists/{list}` and again after `/s/{secret}`.
-const SHARED_ROUTES: [&str; 5] = [
+const SHARED_ROUTES: [&str; 6] = [
     "/entries",
     "/entries/{id}",
     "/todos",
     "/todos/{id}",
     "/events",
+    "/calendar.ics",
 ];
 
 #[derive(OpenApi)]
@@ -59,6 +60,7 @@ const SHARED_ROUTES: [&str; 5] = [
         accounts::list_links,
         accounts::revoke_link,
         events::list_events,
+        calendar::calendar,
     ),
     components(schemas(
         body::EntryBody,

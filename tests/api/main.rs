@@ -4,6 +4,7 @@
 
 mod access;
 mod book;
+mod calendar;
 mod cli;
 mod edge;
 mod events;

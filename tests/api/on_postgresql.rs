@@ -10,21 +10,8 @@ const THIS_TEST: &str = "on_postgresql::the_api_suite_passes_on_postgresql";
 #[tokio::test]
 async fn the_api_suite_passes_on_postgresql() {
     let cluster = PgCluster::start();
-    let test_binary = std::env::current_exe().expect("the test binary's path");
-    let output = tokio::process::Command::new(test_binary)
-        .args(["--skip", THIS_TEST])
-        .env(TEST_DATABASE_URL, cluster.url("postgres"))
-        .output()
-        .await
-        .expect("the test binary runs again");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the API suite fails on PostgreSQL:\n{stdout}\n{stderr}"
-    );
-    let n_passed = passed(&stdout);
-    assert!(n_passed > 0, "the second run ran no test:\n{stdout}");
+    let url = cluster.url("postgres");
+    let n_passed = rerun("on PostgreSQL", (TEST_DATABASE_URL, &url), &[THIS_TEST]).await;
 
     // Each app got its own database, so the second run really used this cluster.
     let (client, connection) =
@@ -44,8 +31,32 @@ async fn the_api_suite_passes_on_postgresql() {
     println!("on PostgreSQL: {n_passed} tests passed, using {n_databases} databases");
 }
 
+/// Runs this test binary again with the environment variable `variable`, skipping the tests
+/// whose names start with one of `skipped`; asserts it passes and returns how many tests did.
+pub async fn rerun(label: &str, variable: (&str, &str), skipped: &[&str]) -> usize {
+    let test_binary = std::env::current_exe().expect("the test binary's path");
+    let mut command = tokio::process::Command::new(test_binary);
+    for skipped in skipped {
+        command.args(["--skip", skipped]);
+    }
+    let output = command
+        .env(variable.0, variable.1)
+        .output()
+        .await
+        .expect("the test binary runs again");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the API suite fails {label}:\n{stdout}\n{stderr}"
+    );
+    let n_passed = passed(&stdout);
+    assert!(n_passed > 0, "the second run ran no test:\n{stdout}");
+    n_passed
+}
+
 /// The number of passed tests in libtest's summary line (`test result: ok. N passed; ...`).
-pub fn passed(stdout: &str) -> usize {
+fn passed(stdout: &str) -> usize {
     stdout
         .lines()
         .find_map(|line| line.strip_prefix("test result: ok. "))

@@ -43,6 +43,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/lists/{list}/links"),
     ("delete", "/lists/{list}/links/{id}"),
     ("get", "/lists/{list}/events"),
+    ("get", "/lists/{list}/calendar.ics"),
+    ("get", "/s/{secret}/calendar.ics"),
     ("get", "/s/{secret}/events"),
     ("get", "/s/{secret}/entries"),
     ("post", "/s/{secret}/entries"),

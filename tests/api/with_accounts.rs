@@ -13,23 +13,11 @@ const SKIPPED: [&str; 3] = [
 
 #[tokio::test]
 async fn the_api_suite_passes_with_accounts() {
-    let test_binary = std::env::current_exe().expect("the test binary's path");
-    let mut command = tokio::process::Command::new(test_binary);
-    for skipped in SKIPPED {
-        command.args(["--skip", skipped]);
-    }
-    let output = command
-        .env(TEST_ACCOUNTS, "1")
-        .output()
-        .await
-        .expect("the test binary runs again");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let n_passed =
+        crate::on_postgresql::rerun("with accounts", (TEST_ACCOUNTS, "1"), &SKIPPED).await;
     assert!(
-        output.status.success(),
-        "the API suite fails with accounts:\n{stdout}\n{stderr}"
+        n_passed > 30,
+        "the second run ran too few tests: {n_passed}"
     );
-    let n_passed = crate::on_postgresql::passed(&stdout);
-    assert!(n_passed > 30, "the second run ran too few tests:\n{stdout}");
     println!("with accounts: {n_passed} tests passed");
 }
