@@ -69,6 +69,10 @@ impl App {
         let bind_error = |source| StartError::Bind { addr, source };
         let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
         let local_addr = listener.local_addr().map_err(bind_error)?;
+        // For the start-up line; never the database URL, which may hold a password.
+        let database_url = config.database.database_url.clone();
+        let data_dir = config.database.data_dir.clone();
+        let workers = config.database.n_workers();
         let tls = config
             .web
             .tls
@@ -95,7 +99,21 @@ impl App {
         let web = tokio::spawn(web::serve(listener, router, tls, async move {
             let _ = stopped.await;
         }));
-        tracing::info!(%local_addr, "listening");
+        let backend = if database_url.is_some() {
+            "postgresql"
+        } else {
+            "sqlite"
+        };
+        let data_dir = std::fs::canonicalize(&data_dir).unwrap_or(data_dir);
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            %local_addr,
+            tls = auth.tls,
+            backend,
+            data_dir = %data_dir.display(),
+            workers,
+            "listening"
+        );
         Ok(App {
             cache,
             stopping,

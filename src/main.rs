@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
-use todo::cli::{Cli, CliCommand};
+use todo::cli::{Cli, CliCommand, LogFormat};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         CliCommand::Serve(args) => {
-            init_tracing(&args.log);
+            init_tracing(&args.log, args.log_format);
             runtime.block_on(todo::cli::serve(args))
         }
         // Blocking, outside the runtime: the PostgreSQL backend brings its own.
@@ -35,7 +35,7 @@ fn main() -> ExitCode {
         }
         CliCommand::Watch { client, list } => runtime.block_on(todo::cli::watch(client, list)),
         CliCommand::Bench(args) => {
-            init_tracing("warn");
+            init_tracing("warn", LogFormat::Text);
             runtime.block_on(todo::cli::bench(args))
         }
         command => runtime
@@ -64,14 +64,16 @@ fn print(output: &str) -> anyhow::Result<()> {
     }
 }
 
-fn init_tracing(filter: &str) {
+fn init_tracing(filter: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|error| {
         eprintln!("warning: ignoring log filter {filter:?}: {error}");
         tracing_subscriber::EnvFilter::new("info")
     });
-    tracing_subscriber::fmt()
+    let subscriber = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => subscriber.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => subscriber.json().init(),
+    }
 }

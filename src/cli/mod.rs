@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use serde_json::{Map, Value};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
@@ -30,9 +30,17 @@ use crate::client::{ClientError, EntriesFilter, EntryView, ListRef, ServerEvent}
 use crate::config::{Config, DatabaseConfig, ListsConfig, TlsConfig, WebConfig};
 use crate::list::EntryId;
 
+/// `todo --version`: the crate's version and the commit it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("TODO_GIT_COMMIT"),
+    ")"
+);
+
 /// A concurrent, durable to-do list server, and its client.
 #[derive(Debug, Parser)]
-#[command(name = "todo", version, about)]
+#[command(name = "todo", version = VERSION, about)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -128,6 +136,13 @@ pub enum CliCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Print a shell completion script: todo completions bash > /etc/bash_completion.d/todo
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): todo man > /usr/local/share/man/man1/todo.1
+    Man,
     /// Follow a list's changes as they are committed, until interrupted.
     Watch {
         #[command(flatten)]
@@ -257,9 +272,21 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, env = "TODO_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// Log filter, such as info or todo=debug.
+    /// Log filter, such as info, todo=debug, or info,access=off (no access log).
     #[arg(long, env = "TODO_LOG", default_value = "info")]
     pub log: String,
+    /// Log lines as text for people, or as JSON objects for log collectors.
+    #[arg(long, env = "TODO_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One readable line per event.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Flags of the client subcommands.
@@ -526,6 +553,16 @@ pub async fn run_client(command: CliCommand) -> anyhow::Result<String> {
         CliCommand::Watch { .. } => unreachable!("main runs watch itself"),
         CliCommand::Backup { .. } | CliCommand::Restore { .. } | CliCommand::Check { .. } => {
             unreachable!("main runs the storage commands itself")
+        }
+        CliCommand::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "todo", &mut script);
+            String::from_utf8(script)?
+        }
+        CliCommand::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+            String::from_utf8(page)?
         }
         CliCommand::Ping { client } => {
             let health = connect(&client)?.health().await?;

@@ -65,7 +65,8 @@ fn new_id() -> HeaderValue {
     });
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    HeaderValue::from_str(&format!("{:08x}-{n:x}", *PREFIX)).unwrap_or(HeaderValue::from_static("0"))
+    HeaderValue::from_str(&format!("{:08x}-{n:x}", *PREFIX))
+        .unwrap_or(HeaderValue::from_static("0"))
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! Only this module knows about HTTP and JSON. Handlers validate input into the domain's types,
 //! send one command through the cache, and turn the reply into a response.
 
+pub mod access_log;
 pub mod accounts;
 pub mod auth;
 pub mod body;
@@ -217,6 +218,7 @@ pub fn router(state: AppState, config: &WebConfig) -> Router {
         .layer(overload)
         .layer(cors())
         .layer(middleware::map_response(edge::nosniff))
+        .layer(middleware::from_fn(access_log::record))
         .with_state(state)
 }
 

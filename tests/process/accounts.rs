@@ -193,6 +193,15 @@ async fn an_account_made_beside_a_running_server_protects_it_and_secrets_stay_ou
     assert!(token.starts_with("todo_"), "{token}");
     let with_token = http.get(&lists).bearer_auth(&token).send().await.unwrap();
     assert_eq!(with_token.status(), 200);
+    let link = ok(
+        &[&["link", "create", "work"][..], &server_arg].concat(),
+        "",
+        &config,
+    );
+    let link = link.trim().to_owned();
+    let secret = link.rsplit('/').next().unwrap().to_owned();
+    let by_link = http.get(format!("{link}/todos")).send().await.unwrap();
+    assert_eq!(by_link.status(), 200);
     let logout = ok(&[&["logout"][..], &server_arg].concat(), "", &config);
     assert!(logout.contains("logged out"), "{logout}");
     let after = http.get(&lists).bearer_auth(&session).send().await.unwrap();
@@ -202,7 +211,13 @@ async fn an_account_made_beside_a_running_server_protects_it_and_secrets_stay_ou
     server.wait().unwrap();
     let log = std::fs::read_to_string(&log).unwrap();
     assert!(log.contains("failed login"), "the log was captured: {log}");
-    for secret in [password, "wrong-password-123", &session, &token] {
+    // The access log names routes by their template, never by the path that holds a secret.
+    assert!(
+        log.contains(r#"route="/s/{secret}/todos" status=200"#),
+        "{log}"
+    );
+    assert!(log.contains(r#"route="/auth/login" status=401"#), "{log}");
+    for secret in [password, "wrong-password-123", &session, &token, &secret] {
         assert!(!log.contains(secret), "the log shows a secret {secret:?}");
     }
 }

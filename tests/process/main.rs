@@ -10,6 +10,7 @@ mod helpers;
 mod multinode;
 mod operate;
 mod overload;
+mod packaging;
 #[path = "../support/postgres.rs"]
 mod postgres;
 mod serve_args;
