@@ -41,22 +41,12 @@ pub struct ListName(String);
 impl ListName {
     /// Validates `name` as a list name.
     pub fn parse(name: &str) -> Result<ListName, ValidationError> {
-        let n_chars = name.chars().count();
-        if n_chars == 0 || n_chars > MAX_LIST_NAME_CHARS {
-            return Err(ValidationError::ListName(format!(
-                "must be 1 to {MAX_LIST_NAME_CHARS} characters, got {n_chars}"
-            )));
-        }
-        if let Some(bad) = name.chars().find(|c| !is_list_name_char(*c)) {
-            return Err(ValidationError::ListName(format!(
-                "{bad:?} is not allowed; use letters, digits, spaces and -_.@+"
-            )));
-        }
-        if name.chars().all(|c| c == '.') {
-            return Err(ValidationError::ListName(
-                "dots alone are not a name".into(),
-            ));
-        }
+        let rules = NameRules {
+            max_chars: MAX_LIST_NAME_CHARS,
+            is_allowed: is_list_name_char,
+            allowed: "letters, digits, spaces and -_.@+",
+        };
+        rules.check(name).map_err(ValidationError::ListName)?;
         Ok(ListName(name.to_owned()))
     }
 
@@ -81,6 +71,37 @@ impl ListName {
     /// The key prefix of every list owned by `owner`.
     pub fn owner_prefix(owner: i64) -> String {
         format!("{owner}:")
+    }
+}
+
+/// What makes a name (of a list, or of a user): its length, the characters it may hold, and
+/// not dots alone, so no name can ever be taken for a path.
+pub struct NameRules {
+    /// Most characters.
+    pub max_chars: usize,
+    /// Whether a character may appear.
+    pub is_allowed: fn(char) -> bool,
+    /// The allowed characters, for the error message.
+    pub allowed: &'static str,
+}
+
+impl NameRules {
+    /// Why `name` breaks the rules, if it does.
+    pub fn check(&self, name: &str) -> Result<(), String> {
+        let n_chars = name.chars().count();
+        if n_chars == 0 || n_chars > self.max_chars {
+            return Err(format!(
+                "must be 1 to {} characters, got {n_chars}",
+                self.max_chars
+            ));
+        }
+        if let Some(bad) = name.chars().find(|c| !(self.is_allowed)(*c)) {
+            return Err(format!("{bad:?} is not allowed; use {}", self.allowed));
+        }
+        if name.chars().all(|c| c == '.') {
+            return Err("dots alone are not a name".into());
+        }
+        Ok(())
     }
 }
 

@@ -14,6 +14,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::database::StorageError;
+use crate::list::NameRules;
 
 pub use limiter::LoginLimiter;
 pub use secret::{TOKEN_PREFIX, check_password, hash_password, secret_hash};
@@ -32,25 +33,12 @@ pub struct UserName(String);
 impl UserName {
     /// Validates `name` as a user name.
     pub fn parse(name: &str) -> Result<UserName, AccountError> {
-        let n_chars = name.chars().count();
-        if n_chars == 0 || n_chars > MAX_USER_NAME_CHARS {
-            return Err(AccountError::InvalidName(format!(
-                "must be 1 to {MAX_USER_NAME_CHARS} characters, got {n_chars}"
-            )));
-        }
-        if let Some(bad) = name
-            .chars()
-            .find(|c| !(c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | '+')))
-        {
-            return Err(AccountError::InvalidName(format!(
-                "{bad:?} is not allowed; use letters, digits and -_.@+"
-            )));
-        }
-        if name.chars().all(|c| c == '.') {
-            return Err(AccountError::InvalidName(
-                "dots alone are not a name".into(),
-            ));
-        }
+        let rules = NameRules {
+            max_chars: MAX_USER_NAME_CHARS,
+            is_allowed: |c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | '+'),
+            allowed: "letters, digits and -_.@+",
+        };
+        rules.check(name).map_err(AccountError::InvalidName)?;
         Ok(UserName(name.to_owned()))
     }
 
