@@ -62,12 +62,31 @@ pub enum OpenError {
     /// Storage could not be opened or migrated.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The SQLite file is there but cannot be used: damaged, or emptied after use.
+    #[error(
+        "{path} cannot be used: {cause}. Run `todo check --data-dir {data_dir}` to see what is \
+         wrong, and `todo restore --data-dir {data_dir} BACKUP` to put a backup in its place"
+    )]
+    Damaged {
+        /// The database file.
+        path: String,
+        /// The data directory.
+        data_dir: String,
+        /// What is wrong.
+        cause: String,
+    },
 }
 
 impl Database {
     /// Opens storage and starts the workers; returns the pool and a way to wait for its close.
     pub async fn start(config: DatabaseConfig) -> Result<(Database, DatabaseClosed), OpenError> {
+        // Taking the lock creates its file: whether it was there says a server ran here.
+        let used = config.data_dir.join(LOCK_FILE).exists();
         let lock = lock_data_dir(&config)?;
+        if config.database_url.is_none() {
+            sqlite::refuse_emptied(&config.data_dir, used)
+                .map_err(|cause| damaged(&config, cause))?;
+        }
         let config = Arc::new(config);
         let stats = Arc::new(DatabaseStats::default());
         let n_workers = config.n_workers();
@@ -80,9 +99,15 @@ impl Database {
                 .map_err(|source| data_dir_error(&config, source))?;
             // Each worker opens its own connection on its own thread; a bad path, URL or
             // schema fails the start.
-            opened_receiver
+            let opened = opened_receiver
                 .await
-                .map_err(|_| StorageError::Unavailable)??;
+                .map_err(|_| StorageError::Unavailable)?;
+            match opened {
+                Err(StorageError::Backend(cause)) if config.database_url.is_none() => {
+                    return Err(damaged(&config, cause));
+                }
+                opened => opened?,
+            }
             workers.push(worker);
             workers_closed.push(closed_receiver);
         }
@@ -250,6 +275,18 @@ pub fn lock_data_dir(config: &DatabaseConfig) -> Result<File, OpenError> {
             Err(OpenError::Locked(config.data_dir.display().to_string()))
         }
         Err(std::fs::TryLockError::Error(source)) => Err(data_dir_error(config, source)),
+    }
+}
+
+fn damaged(config: &DatabaseConfig, cause: String) -> OpenError {
+    OpenError::Damaged {
+        path: config
+            .data_dir
+            .join(sqlite::DATABASE_FILE)
+            .display()
+            .to_string(),
+        data_dir: config.data_dir.display().to_string(),
+        cause,
     }
 }
 

@@ -100,6 +100,19 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX links_by_list ON links (list);",
 ];
 
+/// A database file of 0 bytes in a data directory a server has `used` (it left its lock
+/// file), or beside a write-ahead log, is an error, not a new empty store: starting on it
+/// would hide that every list is gone. A file that does not exist yet is a new store.
+pub fn refuse_emptied(data_dir: &Path, used: bool) -> Result<(), String> {
+    let database = data_dir.join(DATABASE_FILE);
+    let wal = data_dir.join(format!("{DATABASE_FILE}-wal"));
+    let empty = std::fs::metadata(&database).is_ok_and(|metadata| metadata.len() == 0);
+    if empty && (used || wal.exists()) {
+        return Err("it is empty, but a server has used this data directory".into());
+    }
+    Ok(())
+}
+
 /// One connection to the SQLite database.
 pub struct Sqlite {
     connection: Connection,

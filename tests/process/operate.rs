@@ -192,3 +192,46 @@ fn check_reports_broken_invariants_and_damaged_pages_and_exits_1() {
         stderr(&nowhere)
     );
 }
+
+#[test]
+fn a_damaged_or_emptied_store_is_refused_at_start_with_its_path_and_what_to_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let data_arg = data_dir.to_str().unwrap();
+    // A graceful stop, so the WAL is folded in and gone: the file alone is the store.
+    assert_eq!(Server::start(&data_dir, &[]).terminate(), Some(0));
+    let database = data_dir.join("todo.sqlite3");
+    // Under `timeout`, so that a server that wrongly starts fails the test instead of
+    // hanging it.
+    let serve = || {
+        Command::new("timeout")
+            .args([
+                "20",
+                env!("CARGO_BIN_EXE_todo"),
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+            ])
+            .args(["--data-dir", data_arg])
+            .output()
+            .unwrap()
+    };
+
+    // Garbage over the header.
+    let mut bytes = std::fs::read(&database).unwrap();
+    bytes[..100].fill(0x42);
+    std::fs::write(&database, &bytes).unwrap();
+    let refused = serve();
+    assert_eq!(refused.status.code(), Some(1));
+    let message = stderr(&refused);
+    assert!(message.contains(database.to_str().unwrap()), "{message}");
+    assert!(message.contains("todo check --data-dir"), "{message}");
+
+    // Emptied after use.
+    std::fs::write(&database, b"").unwrap();
+    let refused = serve();
+    assert_eq!(refused.status.code(), Some(1));
+    let message = stderr(&refused);
+    assert!(message.contains("it is empty"), "{message}");
+    assert!(message.contains("todo restore --data-dir"), "{message}");
+}
