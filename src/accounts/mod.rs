@@ -17,7 +17,7 @@ use crate::database::StorageError;
 use crate::list::NameRules;
 
 pub use limiter::LoginLimiter;
-pub use secret::{TOKEN_PREFIX, check_password, hash_password, secret_hash};
+pub use secret::{check_password, hash_password, secret_hash};
 pub use service::{Accounts, Resolved};
 pub use store::{LinkRow, TokenRow, UserRow};
 

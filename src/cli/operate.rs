@@ -87,38 +87,28 @@ fn set_aside(database: &Path) -> anyhow::Result<PathBuf> {
 /// `todo check`: SQLite's integrity check (on SQLite) and the project's invariants; a report,
 /// and an error when anything is wrong.
 pub fn check(storage: &StorageArgs) -> anyhow::Result<String> {
-    let (name, mut problems, mut opened) = match &storage.database_url {
-        Some(_) => {
-            let config = DatabaseConfig {
-                database_url: storage.database_url.clone(),
-                ..DatabaseConfig::default()
-            };
-            let storage = Storage::open(&config).map_err(storage_error)?;
-            ("the PostgreSQL database".to_owned(), Vec::new(), storage)
-        }
-        None => {
-            let database = existing_database(&storage.data_dir)?;
-            let mut sqlite = Sqlite::open_read_only(&database).map_err(storage_error)?;
-            let problems = sqlite.integrity_problems().map_err(storage_error)?;
-            (
-                database.display().to_string(),
-                problems,
-                Storage::Sqlite(sqlite),
-            )
-        }
+    let Some(url) = &storage.database_url else {
+        let database = existing_database(&storage.data_dir)?;
+        let name = database.display();
+        return Ok(format!("{name}: {}\n", check_file(&database)?));
     };
-    if problems.is_empty() {
-        problems = opened
-            .transaction(false, invariant_problems)
-            .map_err(storage_error)?;
-    }
+    let config = DatabaseConfig {
+        database_url: Some(url.clone()),
+        ..DatabaseConfig::default()
+    };
+    let mut opened = Storage::open(&config).map_err(storage_error)?;
+    let problems = opened
+        .transaction(false, invariant_problems)
+        .map_err(storage_error)?;
+    let name = "the PostgreSQL database";
     Ok(format!(
         "{name}: {}\n",
-        report(&name, &problems, &mut opened)?
+        report(name, &problems, &mut opened)?
     ))
 }
 
-/// Checks a database file (a backup) as `check` does; a summary when it is sound.
+/// Checks a SQLite file (a store or a backup): SQLite's integrity check, then, when the pages
+/// are sound, the project's invariants; a summary when it is sound.
 fn check_file(file: &Path) -> anyhow::Result<String> {
     let mut sqlite = Sqlite::open_read_only(file).map_err(storage_error)?;
     let mut problems = sqlite.integrity_problems().map_err(storage_error)?;
