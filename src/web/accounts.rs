@@ -124,6 +124,40 @@ pub struct LinkBody {
     pub path: Option<String>,
 }
 
+/// The answer of `GET /auth/me`: how the server runs, and who the caller is.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "mode", rename_all = "lowercase")]
+pub enum MeBody {
+    /// No account exists: lists have no owner and no one logs in.
+    Open,
+    /// Accounts exist; `user` and `admin` are absent when the caller is not logged in.
+    Accounts {
+        /// The caller's user name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
+        /// Whether the caller manages accounts.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        admin: Option<bool>,
+    },
+}
+
+/// Who the caller is: the web app asks first, to know whether to show the login form. Needs no
+/// credentials, so a logged-out page gets an answer rather than an error.
+#[utoipa::path(get, path = "/auth/me", security(()), responses((status = 200, body = MeBody)))]
+pub async fn me(caller: Result<Caller, ApiError>) -> Json<MeBody> {
+    Json(match caller {
+        Ok(Caller::Open) => MeBody::Open,
+        Ok(Caller::User { principal }) => MeBody::Accounts {
+            user: Some(principal.name.to_string()),
+            admin: Some(principal.admin),
+        },
+        Err(_) => MeBody::Accounts {
+            user: None,
+            admin: None,
+        },
+    })
+}
+
 /// Logs in: answers a session token and sets it as an `HttpOnly`, `SameSite=Strict` cookie.
 /// Failed attempts are limited per user name and per address; the answer never says whether
 /// the user exists.

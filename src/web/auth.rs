@@ -26,10 +26,15 @@ use super::{AppState, encode_path_segment};
 /// The name of the session cookie set by `POST /auth/login`.
 pub const SESSION_COOKIE: &str = "todo_session";
 
-/// Paths that need no credentials: liveness, logging in, and share links (whose secret is
-/// the credential, checked by `ListTarget`).
+/// Paths that need no credentials: liveness, logging in and asking whether one is, the web
+/// app's files (the page shows the login form), and share links (whose secret is the
+/// credential, checked by `ListTarget`).
 fn is_public(path: &str) -> bool {
-    path == "/healthz" || path == "/auth/login" || path.starts_with("/s/")
+    path == "/healthz"
+        || path == "/auth/login"
+        || path == "/auth/me"
+        || path.starts_with("/s/")
+        || super::assets::paths().any(|page| page == path)
 }
 
 /// Who sent a request, as decided by `authenticate`.

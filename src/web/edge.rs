@@ -1,7 +1,7 @@
 //! What every request and response passes through at the edge, whatever its route: a query
 //! string must decode to UTF-8 (axum's `Query` would replace bad bytes with U+FFFD and store
 //! them), a body must arrive within the body timeout, and every response tells browsers not
-//! to guess its content type.
+//! to guess its content type, not to frame it and not to pass its address on.
 
 use std::time::Duration;
 
@@ -77,12 +77,20 @@ fn unreadable_body(error: axum::Error) -> ApiError {
     }
 }
 
-/// Adds `X-Content-Type-Options: nosniff`, so a browser never reads a JSON or text answer as
-/// something else.
-pub async fn nosniff(mut response: Response) -> Response {
-    response.headers_mut().insert(
+/// Adds what every answer tells a browser: `X-Content-Type-Options: nosniff`, so a JSON or
+/// text answer is never read as something else; `X-Frame-Options: DENY`, so no other site
+/// frames the web app; and `Referrer-Policy: no-referrer`, so a share link's secret in the
+/// address never leaks to another site in a `Referer`.
+pub async fn browser_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
     );
     response
 }

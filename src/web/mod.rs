@@ -5,6 +5,7 @@
 
 pub mod access_log;
 pub mod accounts;
+pub mod assets;
 pub mod auth;
 pub mod body;
 pub mod book;
@@ -119,6 +120,7 @@ pub fn router(state: AppState, config: &WebConfig) -> Router {
     let routes = Router::new()
         .route("/auth/login", post(accounts::login))
         .route("/auth/logout", post(accounts::logout))
+        .route("/auth/me", get(accounts::me))
         .route(
             "/users",
             get(accounts::list_users).post(accounts::create_user),
@@ -195,6 +197,9 @@ pub fn router(state: AppState, config: &WebConfig) -> Router {
         .route("/metrics", get(handlers::metrics))
         .route("/openapi.json", get(handlers::openapi))
         .route_layer(middleware::from_fn(metrics::track));
+    let routes = assets::paths().fold(routes, |routes, path| {
+        routes.route(path, get(assets::serve))
+    });
     // axum layers each route's service separately, so the cap must be one semaphore shared
     // by every copy of the layer, or it would count per route and method.
     let overload = ServiceBuilder::new()
@@ -217,7 +222,7 @@ pub fn router(state: AppState, config: &WebConfig) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(overload)
         .layer(cors())
-        .layer(middleware::map_response(edge::nosniff))
+        .layer(middleware::map_response(edge::browser_headers))
         .layer(middleware::from_fn(access_log::record))
         .with_state(state)
 }

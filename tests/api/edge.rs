@@ -1,4 +1,5 @@
-//! What every route gets at the edge: `nosniff` on every answer, and bad bytes, blank titles,
+//! What every route gets at the edge: `nosniff`, `X-Frame-Options` and `Referrer-Policy` on
+//! every answer, and bad bytes, blank titles,
 //! line separators and non-canonical ids refused with a 400 that stores nothing.
 
 use reqwest::{Method, StatusCode};
@@ -7,7 +8,7 @@ use serde_json::json;
 use crate::helpers::{assert_error, header, spawn_app};
 
 #[tokio::test]
-async fn every_answer_says_nosniff() {
+async fn every_answer_says_nosniff_no_frames_and_no_referrer() {
     let app = spawn_app().await;
     app.add("l", "2018-12-19", "Dentist").await;
     for path in [
@@ -20,6 +21,12 @@ async fn every_answer_says_nosniff() {
         assert_eq!(
             header(&response, "x-content-type-options"),
             "nosniff",
+            "{path}"
+        );
+        assert_eq!(header(&response, "x-frame-options"), "DENY", "{path}");
+        assert_eq!(
+            header(&response, "referrer-policy"),
+            "no-referrer",
             "{path}"
         );
     }

@@ -18,4 +18,5 @@ mod ops;
 mod postgres;
 mod restart;
 mod todo_backend;
+mod webapp;
 mod with_accounts;

@@ -8,7 +8,8 @@ use serde_json::Value;
 
 use crate::helpers::spawn_app;
 
-/// Every (method, path) the router in `src/web/mod.rs` serves, written out by hand.
+/// Every (method, path) of the API that the router in `src/web/mod.rs` serves, written out by
+/// hand. The web app's own files (`/`, `/app.js`, ...) are pages, not API, and not documented.
 const ROUTES: &[(&str, &str)] = &[
     ("get", "/lists"),
     ("delete", "/lists/{list}"),
@@ -30,6 +31,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/openapi.json"),
     ("post", "/auth/login"),
     ("post", "/auth/logout"),
+    ("get", "/auth/me"),
     ("get", "/users"),
     ("post", "/users"),
     ("delete", "/users/{name}"),

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod bad_input;
+mod browser;
 mod crash;
 mod fsync_failure;
 mod helpers;
