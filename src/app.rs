@@ -15,6 +15,7 @@ use crate::accounts::Accounts;
 use crate::cache::Cache;
 use crate::config::{Config, DatabaseConfig};
 use crate::database::{Database, DatabaseClosed, OpenError, StorageError};
+use crate::remote;
 use crate::web::{self, AppState, AuthConfig};
 
 /// A running server.
@@ -94,6 +95,9 @@ impl App {
         };
         let state = AppState::new(cache.clone(), accounts, auth, &config.web);
         let stopping = state.stopping.clone();
+        if let Some(url) = &database_url {
+            tokio::spawn(remote::follow(url.clone(), cache.clone(), stopping.clone()));
+        }
         let router = web::router(state, &config.web);
         let (stop_web, stopped) = oneshot::channel::<()>();
         let web = tokio::spawn(web::serve(listener, router, tls, async move {

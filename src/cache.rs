@@ -190,6 +190,35 @@ impl Cache {
             .map_or(0, |shared| shared.subscribers())
     }
 
+    /// Brings a list that subscribers follow up to `version`, which another node committed:
+    /// a read through the actor (on shared storage it compares versions and reloads), whose
+    /// reload tells the subscribers to take a fresh snapshot. Nothing for a list no one
+    /// follows here, or one this node already holds at that version (its own commit).
+    pub async fn catch_up(&self, list: &ListName, version: u64) {
+        let Some(shared) = self.shared_list(list) else {
+            return;
+        };
+        if shared.subscribers() == 0 || shared.version().is_some_and(|held| held >= version) {
+            return;
+        }
+        if let Err(error) = self.entries(list, EntriesQuery::All).await {
+            tracing::debug!(%error, list = list.as_str(), "could not catch up a followed list");
+        }
+    }
+
+    /// The lists that have subscribers here.
+    pub fn followed(&self) -> Vec<ListName> {
+        let lists = self.shared.lock();
+        lists
+            .iter()
+            .filter(|(_, slot)| match &slot.list {
+                SlotState::Running(handle) => handle.shared().subscribers() > 0,
+                SlotState::Parked(parked) => parked.shared().subscribers() > 0,
+            })
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
     /// The list's `SharedList`, if the list is in memory.
     fn shared_list(&self, name: &ListName) -> Option<Arc<SharedList>> {
         let mut lists = self.shared.lock();

@@ -5,7 +5,7 @@
 //! portable (no advisory locks, no extensions): the schema is migrated under a row lock, and
 //! every commit locks the rows of the lists it writes in name order before checking versions.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use tokio::runtime::Runtime;
@@ -234,6 +234,9 @@ impl Postgres {
             transaction: &transaction,
         };
         let conflicts = apply_versioned(&mut steps, changes)?;
+        let payloads = notification_payloads(changes, &conflicts);
+        // Delivered to every listening node at COMMIT, and never if the commit fails.
+        runtime.block_on(transaction.execute(NOTIFY, &[&payloads]))?;
         runtime
             .block_on(transaction.commit())
             .map_err(commit_error)?;
@@ -376,4 +379,31 @@ fn as_sql<'a>(param: &'a Param<'_>) -> &'a (dyn ToSql + Sync) {
         Param::OptionalInt(int) => int,
         Param::Bool(value) => value,
     }
+}
+
+/// The channel on which each commit names the lists it changed, for the other nodes' live
+/// updates (`crate::remote`).
+pub const CHANGES_CHANNEL: &str = "todo_changes";
+
+/// One notification per payload, in one round trip.
+const NOTIFY: &str = "SELECT pg_notify('todo_changes', payload) FROM unnest($1::text[]) AS payload";
+
+/// `VERSION KEY` for each list the commit changes, with its version after the commit.
+fn notification_payloads(changes: &[VersionedChange<'_>], conflicts: &Conflicts) -> Vec<String> {
+    let mut versions: BTreeMap<&ListName, u64> = BTreeMap::new();
+    for change in changes.iter().filter(|c| !conflicts.contains(c.list)) {
+        let after = change.expected_version + 1;
+        let version = versions.entry(change.list).or_insert(after);
+        *version = (*version).max(after);
+    }
+    versions
+        .into_iter()
+        .map(|(list, version)| format!("{version} {}", list.as_str()))
+        .collect()
+}
+
+/// The list and version a notification on `CHANGES_CHANNEL` names; `None` if it is not one.
+pub fn parse_notification(payload: &str) -> Option<(ListName, u64)> {
+    let (version, key) = payload.split_once(' ')?;
+    Some((ListName::stored_key(key), version.parse().ok()?))
 }

@@ -145,6 +145,11 @@ impl SharedList {
         })
     }
 
+    /// The list's committed version, if it is loaded.
+    pub fn version(&self) -> Option<u64> {
+        self.read_lock().as_ref().map(|state| state.version)
+    }
+
     /// How many subscribers follow the list.
     pub fn subscribers(&self) -> usize {
         self.feed().as_ref().map_or(0, Feed::subscribers)
