@@ -407,3 +407,35 @@ pub fn parse_notification(payload: &str) -> Option<(ListName, u64)> {
     let (version, key) = payload.split_once(' ')?;
     Some((ListName::stored_key(key), version.parse().ok()?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::database::change::Change;
+
+    #[test]
+    fn a_commit_notifies_each_applied_list_once_with_its_last_version() {
+        let (work, home, taken) = (
+            ListName::stored_key("7:work"),
+            ListName::stored_key("home"),
+            ListName::stored_key("7:taken"),
+        );
+        let change = |list, expected_version| VersionedChange {
+            list,
+            expected_version,
+            change: &Change::Clear,
+        };
+        let changes = [
+            change(&work, 4),
+            change(&home, 0),
+            change(&work, 5),
+            change(&taken, 9),
+        ];
+        let conflicts = Conflicts::from([taken.clone()]);
+        let payloads = notification_payloads(&changes, &conflicts);
+        assert_eq!(payloads, ["6 7:work", "1 home"]);
+        assert_eq!(parse_notification(&payloads[0]), Some((work, 6)));
+        assert_eq!(parse_notification("x 7:work"), None);
+        assert!(NOTIFY.contains(&format!("'{CHANGES_CHANNEL}'")));
+    }
+}

@@ -729,3 +729,111 @@ async fn a_token_revoked_through_one_node_is_refused_by_the_other_within_a_secon
         revoked_at.elapsed()
     );
 }
+
+/// An event stream being read: events arrive as `(name, data)` in order.
+struct EventStream {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl EventStream {
+    async fn open(url: &str) -> EventStream {
+        let response = reqwest::Client::new()
+            .get(url)
+            .send()
+            .await
+            .expect("the node answers");
+        assert_eq!(response.status(), 200, "GET {url}");
+        EventStream {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event, skipping heartbeats; panics after 10 s without one.
+    async fn next(&mut self) -> (String, Value) {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let field = |name: &str| {
+                    block
+                        .lines()
+                        .find_map(|line| line.strip_prefix(name))
+                        .map(str::to_owned)
+                };
+                if let (Some(event), Some(data)) = (field("event: "), field("data: ")) {
+                    return (event, serde_json::from_str(&data).expect("JSON data"));
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(10), self.response.chunk());
+            let chunk = chunk.await.expect("an event within 10 s");
+            let chunk = chunk.expect("the stream stays open").expect("not ended");
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// Reads events until the list (as the events rebuild it) holds an entry titled `title`;
+    /// returns how long that took.
+    async fn until_title(&mut self, title: &str) -> Duration {
+        let started = std::time::Instant::now();
+        loop {
+            let (event, data) = self.next().await;
+            let entries = match event.as_str() {
+                "snapshot" => data.as_array().cloned().unwrap_or_default(),
+                "added" | "updated" => vec![data],
+                _ => Vec::new(),
+            };
+            if entries.iter().any(|entry| entry["title"] == title) {
+                return started.elapsed();
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_subscriber_on_one_node_sees_writes_made_through_the_other() {
+    let (cluster, database_url) = database().await;
+    let writer = Node::start(&database_url);
+    let reader = Node::start(&database_url);
+    let http = client();
+    let add = |title: &str| {
+        let body = json!({"date": DATE, "title": title});
+        http.post(format!("{}/lists/live/entries", writer.url()))
+            .json(&body)
+            .send()
+    };
+    assert_eq!(add("first").await.unwrap().status(), 201);
+
+    let mut events = EventStream::open(&format!("{}/lists/live/events", reader.url())).await;
+    let (event, entries) = events.next().await;
+    assert_eq!(
+        (event.as_str(), entries[0]["title"].as_str()),
+        ("snapshot", Some("first"))
+    );
+    for n in 0..5 {
+        let title = format!("through the writer {n}");
+        assert_eq!(add(&title).await.unwrap().status(), 201);
+        let took = events.until_title(&title).await;
+        println!("cross-node delivery {n}: {took:?}");
+    }
+
+    // Notifications sent while the reader's listening connection was down are lost; it
+    // catches up when it reconnects.
+    cluster.stop();
+    cluster.start_again();
+    let started = std::time::Instant::now();
+    let mut status = 0;
+    while status != 201 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the writer never recovered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        status = add("after the outage")
+            .await
+            .map_or(0, |answer| answer.status().as_u16());
+    }
+    let took = events.until_title("after the outage").await;
+    println!("delivery after the database came back: {took:?}");
+}
