@@ -1,6 +1,8 @@
 //! `GET /lists/{list}/events` over real sockets: a snapshot, then every committed change in
-//! order with the list's version as its id; resuming with `Last-Event-ID`; streams that
-//! outlive the actor's hibernation; the subscriber cap; and streams that end at shutdown.
+//! order with the list's version as its id, also under concurrent writers; resuming with
+//! `Last-Event-ID`; a subscriber that stops reading, which gets a snapshot later and never
+//! holds the list back; streams that outlive the actor's hibernation; the subscriber cap; and
+//! streams that end at shutdown.
 
 use std::time::Duration;
 
@@ -218,4 +220,162 @@ async fn subscribers_are_capped_and_streams_end_at_shutdown() {
         matches!(ended, Ok(Ok(None)) | Ok(Err(_))),
         "the stream ended: {ended:?}"
     );
+}
+
+#[tokio::test]
+async fn under_concurrent_writers_every_subscriber_sees_the_list_s_own_order() {
+    const WRITERS: usize = 8;
+    const EACH: usize = 25;
+    let app = spawn_app().await;
+    app.add("busy", "2026-12-03", "start").await;
+    let mut streams = [
+        Stream::open(&app, "busy", None).await,
+        Stream::open(&app, "busy", None).await,
+    ];
+    let mut first_version = 0;
+    for stream in &mut streams {
+        first_version = stream.next().await.id;
+    }
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|writer| {
+            let (client, address) = (app.client.clone(), app.address.clone());
+            tokio::spawn(async move {
+                for n in 0..EACH {
+                    let body = json!({"date": "2026-12-03", "title": format!("w{writer} n{n}")});
+                    let url = format!("{address}/lists/busy/entries");
+                    let answer = client.post(url).json(&body).send().await.unwrap();
+                    assert_eq!(answer.status(), StatusCode::CREATED);
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let mut seen = Vec::new();
+    for stream in &mut streams {
+        let mut events = Vec::new();
+        for n in 1..=(WRITERS * EACH) as u64 {
+            let event = stream.next().await;
+            assert_eq!(
+                (event.name.as_str(), event.id),
+                ("added", first_version + n)
+            );
+            events.push((
+                event.data["id"].as_u64().unwrap(),
+                event.data["title"].clone(),
+            ));
+        }
+        seen.push(events);
+    }
+    assert_eq!(seen[0], seen[1], "both subscribers saw one order");
+    let stored: Vec<_> = app
+        .get_json("/lists/busy/entries")
+        .await
+        .as_array()
+        .unwrap()[1..]
+        .iter()
+        .map(|entry| (entry["id"].as_u64().unwrap(), entry["title"].clone()))
+        .collect();
+    assert_eq!(
+        seen[0], stored,
+        "the events' order is the list's (id) order"
+    );
+}
+
+#[tokio::test]
+async fn a_subscriber_that_stops_reading_gets_a_snapshot_and_never_holds_the_list_back() {
+    const WRITES: usize = 6_000;
+    let app = spawn_app().await;
+    app.add("slow", "2026-12-03", "start").await;
+    // A reader with a tiny receive window that reads nothing while the list changes: the
+    // writes' events (over 6 MB) outgrow the list's feed (256 changes) and the socket buffers
+    // (Linux lets the server's grow to 4 MB), so the server must drop it behind.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(2048).unwrap();
+    let mut slow = socket.connect(app.addr()).await.unwrap();
+    let authorization = app
+        .token
+        .as_ref()
+        .map(|token| format!("Authorization: Bearer {token}\r\n"))
+        .unwrap_or_default();
+    let head = format!(
+        "GET /lists/slow/events HTTP/1.1\r\nHost: {}\r\n{authorization}\r\n",
+        app.addr()
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut slow, head.as_bytes())
+        .await
+        .unwrap();
+    let mut fast = Stream::open(&app, "slow", None).await;
+    // A subscriber that reads: rebuilt from its events, the list reaches every write (through
+    // snapshots too, if it ever falls behind).
+    let reader = tokio::spawn(async move {
+        let mut entries = std::collections::BTreeSet::new();
+        while entries.len() < WRITES + 1 {
+            let event = fast.next().await;
+            match event.name.as_str() {
+                "snapshot" => {
+                    entries.clear();
+                    entries.extend(
+                        event
+                            .data
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|e| e["id"].clone().to_string()),
+                    );
+                }
+                "added" => {
+                    entries.insert(event.data["id"].to_string());
+                }
+                other => panic!("unexpected {other}"),
+            }
+        }
+    });
+
+    let title = |n: usize| format!("n{n:05} {}", "x".repeat(900));
+    let writers: Vec<_> = (0..16)
+        .map(|writer| {
+            let (client, address) = (app.client.clone(), app.address.clone());
+            tokio::spawn(async move {
+                for n in (writer..WRITES).step_by(16) {
+                    let body = json!({"date": "2026-12-03", "title": title(n)});
+                    let url = format!("{address}/lists/slow/entries");
+                    let answer = client.post(url).json(&body).send().await.unwrap();
+                    assert_eq!(answer.status(), StatusCode::CREATED);
+                }
+            })
+        })
+        .collect();
+    // Every write is acknowledged, and the reading subscriber follows, while the other holds
+    // its stream still.
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    tokio::time::timeout(Duration::from_secs(30), reader)
+        .await
+        .expect("the reading subscriber sees every write")
+        .unwrap();
+
+    // The stalled subscriber, once it reads, gets a fresh snapshot that ends with the last
+    // write, rather than the changes it could not keep up with.
+    let mut received = Vec::new();
+    let last = format!("\"id\":{}", WRITES + 1);
+    let mut buffer = vec![0; 64 * 1024];
+    let read_all = async {
+        loop {
+            let n = tokio::io::AsyncReadExt::read(&mut slow, &mut buffer)
+                .await
+                .unwrap();
+            assert!(n > 0, "the stream stays open");
+            received.extend_from_slice(&buffer[..n]);
+            let text = String::from_utf8_lossy(&received);
+            if text.matches("event: snapshot").count() >= 2 && text.contains(&last) {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), read_all)
+        .await
+        .expect("a second snapshot, holding the last write");
 }
