@@ -59,7 +59,8 @@ struct ErrorDetail {
     message: String,
 }
 
-/// A connection to one server.
+/// A connection to one server; clones share its connection pool.
+#[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     server: String,
@@ -209,6 +210,15 @@ impl Client {
     pub async fn delete(&self, list: &ListRef, id: EntryId) -> Result<(), ClientError> {
         let response = self
             .execute(self.request(Method::DELETE, &entry_path(list, id)))
+            .await?;
+        drop(response);
+        Ok(())
+    }
+
+    /// Deletes a list with all its entries.
+    pub async fn delete_list(&self, list: &ListRef) -> Result<(), ClientError> {
+        let response = self
+            .execute(self.request(Method::DELETE, &list.path()))
             .await?;
         drop(response);
         Ok(())

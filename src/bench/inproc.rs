@@ -18,6 +18,7 @@ use crate::list::{Date, ListName, NewEntry, Title};
 use crate::lists::{Command, EntriesQuery, RequestError};
 
 use super::report::{CommitReport, ErrorKind, Report, human_bytes};
+use super::watch::{WatchConfig, WatchReport};
 use super::workload::{self, DATES, Op, OpKind, Workload};
 use super::{BenchConfig, InProcessConfig, Run, Session, process_memory};
 
@@ -140,6 +141,29 @@ fn server_config(target: &InProcessConfig, dir: &TempDir) -> Config {
         config.database.workers = Some(workers);
     }
     config
+}
+
+/// Runs the watch benchmark over HTTP against a fresh in-process server, with room for every
+/// subscriber.
+pub async fn watch(target: &InProcessConfig, config: &BenchConfig) -> anyhow::Result<WatchReport> {
+    let dir = data_dir(target)?;
+    let mut server_config = server_config(target, &dir);
+    server_config.web.max_subscribers = server_config.web.max_subscribers.max(config.load.clients);
+    let app = App::start(server_config)
+        .await
+        .context("starting the server")?;
+    let watch_config = WatchConfig {
+        url: format!("http://{}", app.local_addr()),
+        token: None,
+        ca_cert: None,
+        pid: None,
+        subscribers: config.load.clients,
+        lists: config.load.lists,
+        duration: super::run_length(config.load.stop),
+    };
+    let report = super::watch::watch(&watch_config).await;
+    app.shutdown().await;
+    report
 }
 
 /// Runs the load of `config` against a fresh in-process server.

@@ -8,6 +8,7 @@
 pub mod http;
 pub mod inproc;
 pub mod report;
+pub mod watch;
 pub mod workload;
 
 use std::future::Future;
@@ -89,6 +90,8 @@ pub enum Scenario {
     Load,
     /// Start this many list actors, leave them idle, and report the memory each one costs.
     IdleLists(usize),
+    /// Subscribers follow event streams while writers write; delivery latency is reported.
+    Watch,
     /// Store this many lists, restart, and time until every one answers.
     ColdStart {
         /// Lists to store.
@@ -137,6 +140,8 @@ pub enum Outcome {
     IdleLists(inproc::IdleListsReport),
     /// Time to answer after a restart.
     ColdStart(inproc::ColdStartReport),
+    /// Delivery of live updates.
+    Watch(watch::WatchReport),
 }
 
 impl Outcome {
@@ -146,6 +151,7 @@ impl Outcome {
             Outcome::Load(report) => report.to_text(),
             Outcome::IdleLists(report) => report.to_text(),
             Outcome::ColdStart(report) => report.to_text(),
+            Outcome::Watch(report) => report.to_text(),
         }
     }
 }
@@ -171,9 +177,32 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<Outcome> {
         (Target::Http(target), Scenario::Load) => {
             Ok(Outcome::Load(Box::new(http::load(target, &config).await?)))
         }
+        (Target::Http(target), Scenario::Watch) => {
+            let watch_config = watch::WatchConfig {
+                url: target.url.clone(),
+                token: target.token.clone(),
+                ca_cert: target.ca_cert.clone(),
+                pid: target.pid,
+                subscribers: config.load.clients,
+                lists: config.load.lists,
+                duration: run_length(config.load.stop),
+            };
+            Ok(Outcome::Watch(watch::watch(&watch_config).await?))
+        }
+        (Target::InProcess(target), Scenario::Watch) => {
+            Ok(Outcome::Watch(inproc::watch(target, &config).await?))
+        }
         (Target::Http(_), _) => {
             anyhow::bail!("idle-list and cold-start measurements need --inproc")
         }
+    }
+}
+
+/// How long a watch run writes: its `--duration`, or a request count at `WRITE_RATE`.
+fn run_length(stop: Stop) -> Duration {
+    match stop {
+        Stop::After(duration) => duration,
+        Stop::Requests(n) => Duration::from_secs_f64(n as f64 / watch::WRITE_RATE as f64),
     }
 }
 

@@ -63,6 +63,8 @@ pub enum Workload {
     WriteAsync,
     /// `GET /healthz` only: the HTTP stack and a storage ping, without a list actor.
     Healthz,
+    /// Subscribers follow lists' event streams while writers add entries (`bench::watch`).
+    Watch,
 }
 
 /// The kind of one request, which keeps its own latency histogram.
@@ -123,6 +125,7 @@ impl Workload {
             Workload::Write => "write",
             Workload::WriteAsync => "write-async",
             Workload::Healthz => "healthz",
+            Workload::Watch => "watch",
         }
     }
 
@@ -133,7 +136,8 @@ impl Workload {
         let kind = match self {
             Workload::Mixed if rng.below(MIXED_WRITE_ONE_IN) == 0 => OpKind::Write,
             Workload::Mixed | Workload::Read => OpKind::Read,
-            Workload::Write => OpKind::Write,
+            // A watch run's requests are its writers' adds.
+            Workload::Write | Workload::Watch => OpKind::Write,
             Workload::WriteAsync => OpKind::WriteAsync,
             Workload::Healthz => OpKind::Healthz,
         };
@@ -157,8 +161,9 @@ impl FromStr for Workload {
             "write" => Ok(Workload::Write),
             "write-async" => Ok(Workload::WriteAsync),
             "healthz" => Ok(Workload::Healthz),
+            "watch" => Ok(Workload::Watch),
             _ => Err(format!(
-                "unknown workload {text:?}: expected mixed, read, write, write-async or healthz"
+                "unknown workload {text:?}: expected mixed, read, write, write-async, healthz or watch"
             )),
         }
     }

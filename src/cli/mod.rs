@@ -321,7 +321,8 @@ pub struct BenchArgs {
     /// With --url https://: trust this PEM certificate besides the public roots.
     #[arg(long, env = "TODO_CA_CERT", requires = "url")]
     pub ca_cert: Option<PathBuf>,
-    /// What the clients send: mixed (80 % reads, 20 % writes), read, write, write-async, healthz.
+    /// What the clients send: mixed (80 % reads, 20 % writes), read, write, write-async, healthz;
+    /// or watch: --clients subscribers follow --lists lists while writers add 200 entries/s.
     #[arg(long, default_value = "mixed")]
     pub workload: Workload,
     /// Which HTTP API to use: book (/add_entry, /entries) or json (/lists/{list}/entries).
@@ -397,6 +398,7 @@ impl From<&BenchArgs> for BenchConfig {
                 n_lists,
                 entries_per_list: args.entries_per_list,
             },
+            (None, None) if args.workload == Workload::Watch => Scenario::Watch,
             (None, None) => Scenario::Load,
         };
         BenchConfig {

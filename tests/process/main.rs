@@ -4,6 +4,7 @@
 
 mod accounts;
 mod bad_input;
+mod bench;
 mod browser;
 mod crash;
 mod fsync_failure;
