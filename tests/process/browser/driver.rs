@@ -2,6 +2,7 @@
 //! process with a fresh profile, so cookies and storage never leak between sessions.
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -38,7 +39,10 @@ impl Browser {
             "the browser tests need {CHROMIUM} and {CHROMEDRIVER}: apt-get install chromium chromium-driver (.ci/run does)"
         );
         let port = free_port();
+        // A group of its own, so that dropping the browser after a failed test also ends the
+        // Chromium processes chromedriver started.
         let driver = Command::new(CHROMEDRIVER)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -200,17 +204,16 @@ impl Browser {
             .collect()
     }
 
-    /// Ends the session and the browser.
-    pub async fn close(mut self) {
+    /// Ends the session, then (on drop) chromedriver and the browser.
+    pub async fn close(self) {
         let _ = self.client.clone().close().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
     }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.driver.wait();
     }
 }
