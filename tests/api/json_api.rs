@@ -540,7 +540,7 @@ async fn a_wrong_method_is_a_405_with_allow_and_a_json_body() {
 async fn an_unknown_path_is_a_404_json() {
     let app = spawn_app().await;
     for path in [
-        "/",
+        "/index.html",
         "/nope",
         "/lists/x/entries/1/more",
         "/lists/x/entries/",
