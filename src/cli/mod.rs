@@ -15,9 +15,11 @@ use serde_json::{Map, Value};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 mod accounts;
+mod config_file;
 mod operate;
 
 pub use accounts::{LinkCommand, StorageArgs, TokenCommand, UserCommand, connect, user};
+pub use config_file::parse;
 pub use operate::{backup, check, restore};
 
 use crate::accounts::Role;
@@ -278,6 +280,9 @@ pub struct ServeArgs {
     /// Log lines as text for people, or as JSON objects for log collectors.
     #[arg(long, env = "TODO_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+    /// A TOML file of these flags (`max-in-flight = 4096`); flags and TODO_* variables win.
+    #[arg(long, env = "TODO_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 /// How log lines are written.

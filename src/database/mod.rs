@@ -13,7 +13,7 @@ pub mod worker;
 
 use std::fs::File;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -103,7 +103,9 @@ impl Database {
                 .await
                 .map_err(|_| StorageError::Unavailable)?;
             match opened {
-                Err(StorageError::Backend(cause)) if config.database_url.is_none() => {
+                Err(StorageError::Backend(cause) | StorageError::Corrupt(cause))
+                    if config.database_url.is_none() =>
+                {
                     return Err(damaged(&config, cause));
                 }
                 opened => opened?,
@@ -305,6 +307,9 @@ pub struct DatabaseStats {
     failed_commits: AtomicU64,
     restarts: AtomicU64,
     commit_micros: AtomicU64,
+    /// Set when storage reported damage (a corrupt page, a value no `todo` wrote); damage
+    /// does not heal, so it stays set until the server restarts.
+    damaged: AtomicBool,
 }
 
 impl DatabaseStats {
@@ -340,6 +345,15 @@ impl DatabaseStats {
         self.commit_micros.fetch_add(micros, Ordering::Relaxed);
         metrics::histogram!("todo_writes_per_commit").record(n_writes as f64);
         metrics::histogram!("todo_commit_seconds").record(elapsed.as_secs_f64());
+    }
+
+    /// Whether storage has reported damage since the server started.
+    pub fn damaged(&self) -> bool {
+        self.damaged.load(Ordering::Relaxed)
+    }
+
+    fn record_damage(&self) {
+        self.damaged.store(true, Ordering::Relaxed);
     }
 
     fn record_failed_commit(&self) {

@@ -9,7 +9,9 @@ use std::time::Duration;
 use std::collections::HashMap;
 
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql, TransactionBehavior, params};
+use rusqlite::{
+    Connection, ErrorCode, OpenFlags, OptionalExtension, ToSql, TransactionBehavior, params,
+};
 
 use crate::list::{ListName, TodoList};
 
@@ -392,7 +394,14 @@ impl ToSql for Param<'_> {
 }
 
 impl From<rusqlite::Error> for StorageError {
+    /// SQLite's own verdict that the file is damaged is `Corrupt`, which `/healthz` reports;
+    /// everything else is a backend failure.
     fn from(error: rusqlite::Error) -> StorageError {
-        StorageError::Backend(error.to_string())
+        match error.sqlite_error_code() {
+            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
+                StorageError::Corrupt(error.to_string())
+            }
+            _ => StorageError::Backend(error.to_string()),
+        }
     }
 }

@@ -317,6 +317,10 @@ impl WorkerActor {
     ) -> Result<T, StorageError> {
         let storage = self.storage()?;
         match catch_unwind(AssertUnwindSafe(|| operation(storage))) {
+            Ok(Err(StorageError::Corrupt(problem))) => {
+                self.stats.record_damage();
+                Err(StorageError::Corrupt(problem))
+            }
             Ok(outcome) => outcome,
             Err(_panic) => {
                 tracing::error!("storage panicked; the connection will be reopened");

@@ -36,7 +36,8 @@ pub struct ErrorBody {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// A stable code such as `invalid_date` or `entry_not_found`. With a 503:
-    /// `storage_unavailable` (a write was not stored), `outcome_unknown` (a write may or may not
+    /// `storage_unavailable` (a write was not stored; on `/healthz`, storage does not answer),
+    /// `storage_damaged` (`/healthz`: storage reported damage), `outcome_unknown` (a write may or may not
     /// be stored; a retry with the same `Idempotency-Key` is safe), `overloaded`, `timeout`,
     /// `shutting_down`.
     code: &'static str,

@@ -207,10 +207,20 @@ pub async fn delete_list(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Liveness, and whether every database worker's storage answers.
+/// Liveness, and whether storage is sound: 503 `storage_damaged` once storage has reported a
+/// damaged file or data no `todo` wrote (until a restart, after `todo check`), and 503
+/// `storage_unavailable` while a database worker's storage does not answer. The cause goes to
+/// the log, never to the client.
 #[utoipa::path(get, path = "/healthz", responses((status = 200, body = HealthBody), (status = 503, body = ErrorBody)))]
 pub async fn healthz(State(state): State<AppState>) -> Result<Json<HealthBody>, ApiError> {
-    match state.cache.database().ping().await {
+    let database = state.cache.database();
+    if database.stats().damaged() {
+        return Err(ApiError::unavailable(
+            "storage_damaged",
+            "storage is damaged: stop the server and run `todo check`",
+        ));
+    }
+    match database.ping().await {
         Ok(()) => Ok(Json(HealthBody { status: "ok" })),
         Err(error) => {
             tracing::warn!(%error, "health check: storage does not answer");

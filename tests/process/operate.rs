@@ -235,3 +235,53 @@ fn a_damaged_or_emptied_store_is_refused_at_start_with_its_path_and_what_to_run(
     assert!(message.contains("it is empty"), "{message}");
     assert!(message.contains("todo restore --data-dir"), "{message}");
 }
+
+#[tokio::test]
+async fn a_damaged_page_found_while_serving_turns_healthz_to_storage_damaged() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let server = Server::start(&data_dir, &[]);
+    let http = client();
+    let title = "x".repeat(900);
+    for n in 0..400 {
+        let body = serde_json::json!({"date": "2026-12-03", "title": format!("{n} {title}")});
+        let url = format!("{}/lists/big/entries", server.url);
+        assert_eq!(
+            http.post(url).json(&body).send().await.unwrap().status(),
+            201
+        );
+    }
+    assert_eq!(server.terminate(), Some(0));
+
+    // Garbage over pages in the middle of the entries, which the start-up check (the header
+    // and the schema) does not read.
+    let database = data_dir.join("todo.sqlite3");
+    let mut bytes = std::fs::read(&database).unwrap();
+    let middle = bytes.len() / 2 / 4096 * 4096;
+    bytes[middle..middle + 3 * 4096].fill(0xff);
+    std::fs::write(&database, &bytes).unwrap();
+
+    let server = Server::start(&data_dir, &[]);
+    let healthz = format!("{}/healthz", server.url);
+    assert_eq!(
+        http.get(&healthz).send().await.unwrap().status(),
+        200,
+        "not yet read"
+    );
+    let read = http
+        .get(format!("{}/lists/big/entries", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 503);
+    let health = http.get(&healthz).send().await.unwrap();
+    assert_eq!(health.status(), 503);
+    let body: serde_json::Value = health.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "storage_damaged", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("todo check"), "{message}");
+    assert!(
+        !message.contains("malformed"),
+        "no internal text: {message}"
+    );
+}

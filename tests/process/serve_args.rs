@@ -1,6 +1,7 @@
 //! `todo serve`'s address and data directory, as a user types them: a bare port, `:PORT` and a
 //! host name listen; a taken port and a data directory that is a file fail with one clear line
-//! each, and leave nothing behind.
+//! each, and leave nothing behind; a `--config` file sets flags, below the environment and the
+//! command line.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -74,4 +75,76 @@ fn a_data_directory_that_is_a_file_says_so() {
     let stderr = failing_serve(&["--addr", &addr, "--data-dir", file.path().to_str().unwrap()]);
     assert!(stderr.contains("is not a directory"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+/// Starts `command` (a `todo serve`), reads the address it listens on, and stops it.
+fn first_line(mut command: Command) -> String {
+    let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    line.trim().to_owned()
+}
+
+#[test]
+fn a_config_file_sets_flags_and_the_environment_and_flags_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("from-the-file");
+    let (from_file, from_env, from_flag) = (free_port(), free_port(), free_port());
+    let config = dir.path().join("todo.toml");
+    let text = format!(
+        "addr = \"127.0.0.1:{from_file}\"\ndata_dir = {:?}\nlog = \"warn\"\nmetrics-public = false\n",
+        data_dir.to_str().unwrap()
+    );
+    std::fs::write(&config, text).unwrap();
+    let serve = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_todo"));
+        command.args(["serve", "--config"]).arg(&config);
+        command.env_remove("TODO_ADDR");
+        command
+    };
+
+    let line = first_line(serve());
+    assert_eq!(
+        line,
+        format!("todo listening on http://127.0.0.1:{from_file}")
+    );
+    assert!(
+        data_dir.join("todo.sqlite3").exists(),
+        "the file's data directory"
+    );
+
+    let mut with_env = serve();
+    with_env.env("TODO_ADDR", format!("127.0.0.1:{from_env}"));
+    assert_eq!(
+        first_line(with_env),
+        format!("todo listening on http://127.0.0.1:{from_env}")
+    );
+
+    let mut with_flag = serve();
+    with_flag.env("TODO_ADDR", format!("127.0.0.1:{from_env}"));
+    with_flag.args(["--addr", &format!("127.0.0.1:{from_flag}")]);
+    assert_eq!(
+        first_line(with_flag),
+        format!("todo listening on http://127.0.0.1:{from_flag}")
+    );
+
+    for (text, says) in [
+        ("max_inflight = 5", "unknown key \"max_inflight\""),
+        (
+            "max-in-flight = \"lots\"",
+            "invalid value 'lots' for '--max-in-flight",
+        ),
+        ("insecure-open = \"yes\"", "insecure-open in"),
+        ("addr = [1]", "must be a string, a number or true/false"),
+    ] {
+        std::fs::write(&config, text).unwrap();
+        let output = serve().output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{text}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(says), "{text}: {stderr}");
+    }
 }
