@@ -19,8 +19,8 @@ use crate::config::ListsConfig;
 use crate::database::{Database, StorageError};
 use crate::list::{Changes, Entry, EntryId, ListName, NewEntry};
 use crate::lists::{
-    ActorContext, ActorStats, Command, Committed, Created, EntriesQuery, ListHandle, ParkedList,
-    Request, RequestError, Responder, SharedList, Subscription,
+    ActorContext, ActorStats, Command, Committed, Created, Dump, EntriesQuery, Imported,
+    ListHandle, ParkedList, Request, RequestError, Responder, SharedList, Subscription,
 };
 
 /// List name -> actor. Cloning is cheap and shares the same actors.
@@ -188,6 +188,28 @@ impl Cache {
     pub fn subscribers(&self, list: &ListName) -> usize {
         self.shared_list(list)
             .map_or(0, |shared| shared.subscribers())
+    }
+
+    /// The whole list as committed, with its id counter and version: what an export writes.
+    pub async fn dump(&self, list: &ListName) -> Result<Dump, RequestError> {
+        self.call(list, |respond_to| Request::Dump { respond_to })
+            .await
+    }
+
+    /// Imports exported entries with their ids (see `Request::Import`); answers once
+    /// committed.
+    pub async fn import(
+        &self,
+        list: &ListName,
+        entries: Vec<Entry>,
+        next_id: EntryId,
+    ) -> Result<Imported, RequestError> {
+        self.call(list, |respond_to| Request::Import {
+            entries,
+            next_id,
+            respond_to,
+        })
+        .await
     }
 
     /// Brings a list that subscribers follow up to `version`, which another node committed:

@@ -14,6 +14,7 @@ use crate::list::{EntryId, ListName};
 use crate::web::accounts::{
     LinkBody, LoginBody, MemberBody, NewTokenBody, RoleBody, TokenBody, TokenRequestBody,
 };
+use crate::web::body::{DumpBody, ImportedBody};
 use crate::web::encode_path_segment;
 
 /// How long an event stream may stay open: for ever, in effect.
@@ -222,6 +223,22 @@ impl Client {
             .await?;
         drop(response);
         Ok(())
+    }
+
+    /// The whole list with its id counter and version, for an export.
+    pub async fn dump(&self, list: &ListRef) -> Result<DumpBody, ClientError> {
+        let path = format!("{}/dump", list.path());
+        self.send(self.request(Method::GET, &path)).await
+    }
+
+    /// Imports an exported list, keeping its ids (see `PUT /lists/{list}/dump`).
+    pub async fn import(
+        &self,
+        list: &ListRef,
+        dump: &DumpBody,
+    ) -> Result<ImportedBody, ClientError> {
+        let path = format!("{}/dump", list.path());
+        self.send(self.request(Method::PUT, &path).json(dump)).await
     }
 
     /// Names of every list holding entries, following the pages.

@@ -377,6 +377,17 @@ impl TodoList {
         Ok(&self.entries[&id])
     }
 
+    /// Puts entries back under the ids they had elsewhere (an import), and raises the next id
+    /// to at least `next_id` and past every one of them. The caller makes sure none of the ids
+    /// is in the list or was handed out by it before.
+    pub fn restore(&mut self, entries: impl IntoIterator<Item = Entry>, next_id: EntryId) {
+        self.next_id = self.next_id.max(next_id);
+        for entry in entries {
+            self.next_id = self.next_id.max(entry.id.next());
+            self.insert(entry);
+        }
+    }
+
     /// The entries on `date`, in id order.
     pub fn entries(&self, date: Date) -> impl Iterator<Item = &Entry> {
         self.entries_between(date..=date)

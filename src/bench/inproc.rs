@@ -116,6 +116,7 @@ fn error_kind(error: RequestError) -> ErrorKind {
         RequestError::Overloaded => "overloaded".into(),
         RequestError::Crashed => "crashed".into(),
         RequestError::ShuttingDown => "shutting_down".into(),
+        RequestError::ImportConflict(_) => "import_conflict".into(),
     }
 }
 

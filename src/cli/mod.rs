@@ -17,6 +17,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 mod accounts;
 mod config_file;
 mod operate;
+mod portable;
 
 pub use accounts::{LinkCommand, StorageArgs, TokenCommand, UserCommand, connect, user};
 pub use config_file::parse;
@@ -156,6 +157,21 @@ pub enum CliCommand {
     Lists {
         #[command(flatten)]
         client: ClientArgs,
+    },
+    /// Write lists as JSON Lines, with their ids, for `todo import` (on this server or another).
+    Export {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The lists to export; every list of your own when none is named.
+        lists: Vec<String>,
+    },
+    /// Import the lists of a `todo export`, keeping ids; a list already imported is left as
+    /// it is, and one holding other entries is reported and left untouched (exit 1).
+    Import {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The export; standard input when absent.
+        file: Option<PathBuf>,
     },
     /// Measure throughput and latency, in-process (--inproc) or against a server (--url).
     Bench(BenchArgs),
@@ -657,6 +673,8 @@ pub async fn run_client(command: CliCommand) -> anyhow::Result<String> {
                 false => format!("deleted {id}\n"),
             }
         }
+        CliCommand::Export { client, lists } => portable::export(&client, lists).await?,
+        CliCommand::Import { client, file } => portable::import(&client, file).await?,
         CliCommand::Lists { client } => {
             let names = connect(&client)?.lists().await?;
             match client.json {

@@ -56,6 +56,14 @@ pub enum Change {
     Delete(EntryId),
     /// Delete every entry of the list; its id counter stays.
     Clear,
+    /// Insert entries exported elsewhere, with their ids, and raise the id counter to
+    /// `next_id`: an import into a list that holds none of them.
+    Import {
+        /// The entries, with their ids.
+        entries: Vec<Entry>,
+        /// The id the list will hand out next.
+        next_id: EntryId,
+    },
 }
 
 /// A list as storage holds it: its entries, id counter, idempotency keys and version.

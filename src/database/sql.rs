@@ -260,6 +260,12 @@ fn apply(
         Change::Clear => {
             steps.execute(DELETE_ENTRIES, &[name])?;
         }
+        Change::Import { entries, .. } => {
+            for entry in entries {
+                let date = entry.date.to_string();
+                steps.execute(INSERT_ENTRY, &entry_params(name, entry, &date))?;
+            }
+        }
     }
     Ok(())
 }
@@ -330,7 +336,7 @@ pub fn apply_versioned(
             return Err(StorageError::Diverged);
         }
         plan.n_changes += 1;
-        if let Change::Add { next_id, .. } = change.change {
+        if let Change::Add { next_id, .. } | Change::Import { next_id, .. } = change.change {
             plan.next_id = plan.next_id.max(Some(*next_id));
         }
     }

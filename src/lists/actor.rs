@@ -21,7 +21,9 @@ use crate::list::{Entry, EntryId, ListError, ListName, NewEntry, TodoList};
 use super::feed::FeedChange;
 use super::handle::ListMessage;
 use super::shared::{SharedList, Undo};
-use super::{ActorContext, Created, Request, RequestError, Responder, respond};
+use super::{
+    ActorContext, Created, Dump, EntriesQuery, Imported, Request, RequestError, Responder, respond,
+};
 
 /// The state of a hibernating list: its actor has stopped, freeing its task and mailbox, and
 /// the owner keeps this until the list is used again (no load needed then) or expires. Like an
@@ -205,7 +207,72 @@ impl ListActor {
             Request::UpdateEntry { .. } => self.update_entry(request, retried).await,
             Request::DeleteEntry { .. } => self.delete_entry(request, retried).await,
             Request::Clear { .. } => self.clear(request, retried).await,
+            Request::Dump { .. } => self.dump(request).await,
+            Request::Import { .. } => self.import(request, retried).await,
         }
+    }
+
+    /// Answers with the whole list once nothing is in flight, so that the id counter and the
+    /// version are those of storage.
+    async fn dump(&mut self, request: Request) {
+        self.settle_all().await;
+        let Request::Dump { respond_to } = request else {
+            unreachable!("dispatch sends only dumps here")
+        };
+        if let Err(error) = self.loaded().await {
+            return respond(respond_to, Err(error.into()));
+        }
+        let dump = Dump {
+            entries: self.shared.read_any(|list| list.entries(EntriesQuery::All)),
+            next_id: self.shared.next_id().unwrap_or(EntryId::FIRST),
+            version: self.state().version,
+        };
+        respond(respond_to, Ok(dump));
+    }
+
+    /// Imports entries once nothing is in flight: nothing to do when the list holds exactly
+    /// these already (a repeated import), a conflict when it holds others or has handed out
+    /// one of their ids, else one write of them all.
+    async fn import(&mut self, request: Request, retried: bool) {
+        self.settle_all().await;
+        if let Err(error) = self.loaded().await {
+            return request.fail(error.into());
+        }
+        let Request::Import {
+            entries, next_id, ..
+        } = &request
+        else {
+            unreachable!("dispatch sends only imports here")
+        };
+        let (entries, next_id) = (entries.clone(), *next_id);
+        let held = self.shared.read_any(|list| list.entries(EntriesQuery::All));
+        let held_next = self.shared.next_id().unwrap_or(EntryId::FIRST);
+        if held == entries && held_next >= next_id {
+            let Request::Import { respond_to, .. } = request else {
+                unreachable!("checked above")
+            };
+            return respond(respond_to, Ok(Imported::Unchanged));
+        }
+        if !held.is_empty() {
+            let message = format!("the list already holds {} other entries", held.len());
+            return request.fail(RequestError::ImportConflict(message));
+        }
+        if entries.iter().any(|entry| entry.id < held_next) {
+            let message = format!(
+                "the list has handed out ids below {}; importing would reuse them",
+                held_next.get()
+            );
+            return request.fail(RequestError::ImportConflict(message));
+        }
+        let ids = entries.iter().map(|entry| entry.id).collect();
+        let restored = entries.clone();
+        self.shared.write(|list| {
+            list.restore(restored, next_id);
+            ((), Some(Undo::Imported(ids)))
+        });
+        let next_id = self.shared.next_id().unwrap_or(next_id);
+        self.write(Change::Import { entries, next_id }, request, retried)
+            .await;
     }
 
     async fn add_entry(&mut self, request: Request, retried: bool) {
@@ -530,7 +597,7 @@ impl PendingWrite {
     fn succeed(self) {
         let entry = match self.change {
             Change::Add { entry, .. } | Change::Update(entry) => Some(entry),
-            Change::Delete(_) | Change::Clear => None,
+            Change::Delete(_) | Change::Clear | Change::Import { .. } => None,
         };
         match self.request {
             Request::AddEntry { respond_to, .. } => {
@@ -554,7 +621,12 @@ impl PendingWrite {
             Request::DeleteEntry { respond_to, .. } | Request::Clear { respond_to } => {
                 respond(respond_to, Ok(()))
             }
-            Request::Entries { .. } | Request::Entry { .. } => {
+            Request::Import {
+                entries,
+                respond_to,
+                ..
+            } => respond(respond_to, Ok(Imported::Applied(entries.len()))),
+            Request::Entries { .. } | Request::Entry { .. } | Request::Dump { .. } => {
                 unreachable!("reads are answered at once, never pending")
             }
         }

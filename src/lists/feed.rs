@@ -52,6 +52,8 @@ impl From<&Change> for FeedChange {
             Change::Update(entry) => FeedChange::Updated(entry.clone()),
             Change::Delete(id) => FeedChange::Deleted(*id),
             Change::Clear => FeedChange::Cleared,
+            // Many entries at once: subscribers take a snapshot.
+            Change::Import { .. } => FeedChange::Reloaded,
         }
     }
 }

@@ -124,6 +124,9 @@ pub enum RequestError {
     /// The server is shutting down and takes no new requests.
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// An import would mix with what the list holds, or reuse its ids; nothing was written.
+    #[error("{0}")]
+    ImportConflict(String),
 }
 
 impl From<ListError> for RequestError {
@@ -184,6 +187,42 @@ pub enum Request {
         /// Told once committed.
         respond_to: Responder<()>,
     },
+    /// Read the whole list as committed, with its id counter and version, once every write
+    /// in flight has its outcome.
+    Dump {
+        /// Gets the list.
+        respond_to: Responder<Dump>,
+    },
+    /// Import entries exported elsewhere, keeping their ids: into a list that holds none, or
+    /// nothing at all when the list already holds exactly these.
+    Import {
+        /// The entries, in id order.
+        entries: Vec<Entry>,
+        /// The id counter they came with.
+        next_id: EntryId,
+        /// Told what was done once committed.
+        respond_to: Responder<Imported>,
+    },
+}
+
+/// A whole list as committed: what an export writes.
+#[derive(Debug, Clone)]
+pub struct Dump {
+    /// Every entry, in id order.
+    pub entries: Vec<Entry>,
+    /// The id the list hands out next.
+    pub next_id: EntryId,
+    /// The list's version in storage.
+    pub version: u64,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Imported {
+    /// Stored this many entries.
+    Applied(usize),
+    /// The list already held exactly these entries: nothing was written.
+    Unchanged,
 }
 
 impl Request {
@@ -198,6 +237,8 @@ impl Request {
             Request::DeleteEntry { respond_to, .. } | Request::Clear { respond_to } => {
                 left(respond_to)
             }
+            Request::Dump { respond_to } => left(respond_to),
+            Request::Import { respond_to, .. } => left(respond_to),
         }
     }
 
@@ -212,6 +253,8 @@ impl Request {
             Request::DeleteEntry { respond_to, .. } | Request::Clear { respond_to } => {
                 respond(respond_to, Err(error))
             }
+            Request::Dump { respond_to } => respond(respond_to, Err(error)),
+            Request::Import { respond_to, .. } => respond(respond_to, Err(error)),
         }
     }
 }

@@ -72,6 +72,8 @@ pub enum Undo {
     Replaced(Entry),
     /// The write deleted these entries.
     Cleared(Vec<Entry>),
+    /// The write imported entries with these ids.
+    Imported(Vec<EntryId>),
 }
 
 impl SharedList {
@@ -143,6 +145,11 @@ impl SharedList {
             version: state.version,
             changes: feed.subscribe(),
         })
+    }
+
+    /// The id the list hands out next, counting writes in flight, if it is loaded.
+    pub(super) fn next_id(&self) -> Option<EntryId> {
+        self.read_lock().as_ref().map(|state| state.list.next_id())
     }
 
     /// The list's committed version, if it is loaded.
@@ -230,6 +237,11 @@ impl<'a> Committed<'a> {
                 Undo::Cleared(entries) => {
                     for entry in entries {
                         before.entry(entry.id).or_insert(Some(entry));
+                    }
+                }
+                Undo::Imported(ids) => {
+                    for id in ids {
+                        before.entry(*id).or_insert(None);
                     }
                 }
             }

@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::list::{Changes, Date, Entry, NewEntry, Title};
+use crate::list::{Changes, Date, Entry, EntryId, NewEntry, Title};
+use crate::lists::{Dump, Imported};
 
 use super::error::ApiError;
 
@@ -198,5 +199,88 @@ impl TryFrom<TodoPatch> for Changes {
             done: patch.completed,
             order: patch.order,
         })
+    }
+}
+
+/// A whole list with its id counter: what `GET /lists/{list}/dump` answers (and `todo export`
+/// writes), and what `PUT /lists/{list}/dump` takes back.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DumpBody {
+    /// The id the list hands out next; no entry's id may be at or above it.
+    #[schema(minimum = 1)]
+    pub next_id: u64,
+    /// The list's version where it was exported; an import ignores it.
+    #[serde(default)]
+    pub version: u64,
+    /// Every entry, with its id.
+    pub entries: Vec<EntryBody>,
+}
+
+impl From<&Dump> for DumpBody {
+    fn from(dump: &Dump) -> DumpBody {
+        DumpBody {
+            next_id: dump.next_id.get(),
+            version: dump.version,
+            entries: dump.entries.iter().map(EntryBody::from).collect(),
+        }
+    }
+}
+
+impl DumpBody {
+    /// The entries, validated as any other entry is, in id order, with the id counter; ids
+    /// must be distinct and below the counter.
+    pub fn into_entries(self) -> Result<(Vec<Entry>, EntryId), ApiError> {
+        let invalid = |message: String| {
+            ApiError::new(axum::http::StatusCode::BAD_REQUEST, "invalid_dump", message)
+        };
+        let next_id = EntryId::new(self.next_id)
+            .ok_or_else(|| invalid(format!("next_id {} is out of range", self.next_id)))?;
+        let mut entries = Vec::with_capacity(self.entries.len());
+        for body in self.entries {
+            let id = EntryId::new(body.id)
+                .ok_or_else(|| invalid(format!("entry id {} is out of range", body.id)))?;
+            if id >= next_id {
+                return Err(invalid(format!(
+                    "entry id {id} is not below next_id {next_id}"
+                )));
+            }
+            entries.push(Entry {
+                id,
+                date: Date::parse(&body.date)?,
+                title: Title::parse(&body.title)?,
+                done: body.done,
+                order: body.order,
+            });
+        }
+        entries.sort_by_key(|entry| entry.id);
+        if let Some(pair) = entries.windows(2).find(|pair| pair[0].id == pair[1].id) {
+            return Err(invalid(format!("entry id {} appears twice", pair[0].id)));
+        }
+        Ok((entries, next_id))
+    }
+}
+
+/// What `PUT /lists/{list}/dump` did.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ImportedBody {
+    /// Entries stored; 0 when the list already held exactly these.
+    pub imported: usize,
+    /// Whether the list already held exactly these entries, so nothing was written.
+    pub unchanged: bool,
+}
+
+impl From<Imported> for ImportedBody {
+    fn from(imported: Imported) -> ImportedBody {
+        match imported {
+            Imported::Applied(n) => ImportedBody {
+                imported: n,
+                unchanged: false,
+            },
+            Imported::Unchanged => ImportedBody {
+                imported: 0,
+                unchanged: true,
+            },
+        }
     }
 }

@@ -154,6 +154,9 @@ impl From<RequestError> for ApiError {
             RequestError::IdempotentEntryDeleted => {
                 ApiError::new(StatusCode::CONFLICT, "idempotent_entry_deleted", message)
             }
+            RequestError::ImportConflict(_) => {
+                ApiError::new(StatusCode::CONFLICT, "import_conflict", message)
+            }
             RequestError::Storage(StorageError::Conflict) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", message)
             }

@@ -12,7 +12,9 @@ use crate::list::{Changes, Date, NewEntry};
 use crate::lists::{Command, Created, EntriesQuery};
 
 use super::auth::{Caller, EntryIdParam, ListTarget};
-use super::body::{EntryBody, EntryPatch, HealthBody, ListsBody, NewEntryBody, QueuedBody};
+use super::body::{
+    DumpBody, EntryBody, EntryPatch, HealthBody, ImportedBody, ListsBody, NewEntryBody, QueuedBody,
+};
 use super::error::{ApiError, ErrorBody};
 use super::{AppState, WriteParams, idempotency_key, json_body};
 
@@ -205,6 +207,36 @@ pub async fn delete_list(
 ) -> Result<StatusCode, ApiError> {
     state.cache.clear(&target.key).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The whole list with its id counter and version, once every write in flight has its
+/// outcome: what `todo export` writes.
+#[utoipa::path(get, path = "/lists/{list}/dump", params(("list" = String, Path, max_length = 128)),
+    responses((status = 200, body = DumpBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn export_list(
+    State(state): State<AppState>,
+    target: ListTarget,
+) -> Result<Json<DumpBody>, ApiError> {
+    let dump = state.cache.dump(&target.key).await?;
+    Ok(Json(DumpBody::from(&dump)))
+}
+
+/// Imports a list exported by `GET .../dump`, keeping ids and the id counter, in one commit:
+/// into a list that holds no entries and has handed out none of those ids; a list that
+/// already holds exactly these entries is left as it is (importing twice changes nothing);
+/// anything else is 409 `import_conflict` and changes nothing.
+#[utoipa::path(put, path = "/lists/{list}/dump", request_body = DumpBody, params(("list" = String, Path, max_length = 128)),
+    responses((status = 200, body = ImportedBody), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn import_list(
+    State(state): State<AppState>,
+    target: ListTarget,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<ImportedBody>, ApiError> {
+    let dump: DumpBody = json_body(body)?;
+    let (entries, next_id) = dump.into_entries()?;
+    let imported = state.cache.import(&target.key, entries, next_id).await?;
+    Ok(Json(ImportedBody::from(imported)))
 }
 
 /// Liveness, and whether storage is sound: 503 `storage_damaged` once storage has reported a

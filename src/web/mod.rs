@@ -148,6 +148,10 @@ pub fn router(state: AppState, config: &WebConfig) -> Router {
         .route("/lists", get(handlers::list_lists))
         .route("/lists/{list}", delete(handlers::delete_list))
         .route(
+            "/lists/{list}/dump",
+            get(handlers::export_list).put(handlers::import_list),
+        )
+        .route(
             "/lists/{list}/entries",
             get(handlers::list_entries).post(handlers::add_entry),
         )
@@ -168,6 +172,10 @@ pub fn router(state: AppState, config: &WebConfig) -> Router {
             get(todo_backend::get_todo)
                 .patch(todo_backend::update_todo)
                 .delete(todo_backend::delete_todo),
+        )
+        .route(
+            "/s/{secret}/dump",
+            get(handlers::export_list).put(handlers::import_list),
         )
         .route(
             "/s/{secret}/entries",

@@ -11,7 +11,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use super::{accounts, body, book, calendar, error, events, handlers, todo_backend};
 
 /// The list routes a share link opens, after `/lists/{list}` and again after `/s/{secret}`.
-const SHARED_ROUTES: [&str; 6] = [
+const SHARED_ROUTES: [&str; 7] = [
+    "/dump",
     "/entries",
     "/entries/{id}",
     "/todos",
@@ -34,6 +35,8 @@ const SHARED_ROUTES: [&str; 6] = [
         handlers::update_entry,
         handlers::delete_entry,
         handlers::delete_list,
+        handlers::export_list,
+        handlers::import_list,
         handlers::healthz,
         handlers::metrics,
         handlers::openapi,
@@ -70,6 +73,8 @@ const SHARED_ROUTES: [&str; 6] = [
         body::QueuedBody,
         body::ListsBody,
         body::HealthBody,
+        body::DumpBody,
+        body::ImportedBody,
         body::TodoBody,
         body::NewTodoBody,
         body::TodoPatch,

@@ -14,6 +14,7 @@ mod limits;
 mod on_postgresql;
 mod openapi;
 mod ops;
+mod portable;
 #[path = "../support/postgres.rs"]
 mod postgres;
 mod restart;

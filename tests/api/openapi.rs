@@ -13,6 +13,8 @@ use crate::helpers::spawn_app;
 const ROUTES: &[(&str, &str)] = &[
     ("get", "/lists"),
     ("delete", "/lists/{list}"),
+    ("get", "/lists/{list}/dump"),
+    ("put", "/lists/{list}/dump"),
     ("get", "/lists/{list}/entries"),
     ("post", "/lists/{list}/entries"),
     ("get", "/lists/{list}/entries/{id}"),
@@ -48,6 +50,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/lists/{list}/calendar.ics"),
     ("get", "/s/{secret}/calendar.ics"),
     ("get", "/s/{secret}/events"),
+    ("get", "/s/{secret}/dump"),
+    ("put", "/s/{secret}/dump"),
     ("get", "/s/{secret}/entries"),
     ("post", "/s/{secret}/entries"),
     ("get", "/s/{secret}/entries/{id}"),

@@ -1,5 +1,7 @@
 //! Operating the store with the real binary: `todo backup` while writers run, `todo restore`
-//! refused beside a running server and then done, `todo check` finding damage, `todo ping`.
+//! refused beside a running server and then done, `todo check` finding damage, `todo ping`,
+//! `/healthz` on damage found while serving, and `todo export`/`todo import` from SQLite to
+//! PostgreSQL and back.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -284,4 +286,114 @@ async fn a_damaged_page_found_while_serving_turns_healthz_to_storage_damaged() {
         !message.contains("malformed"),
         "no internal text: {message}"
     );
+}
+
+/// Every list of the server at `url` with its entries, as the API shows them.
+async fn every_list(url: &str) -> Vec<(String, serde_json::Value)> {
+    let http = client();
+    let lists: serde_json::Value = http
+        .get(format!("{url}/lists"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut every = Vec::new();
+    for name in lists["lists"].as_array().unwrap() {
+        let name = name.as_str().unwrap();
+        let entries = http
+            .get(format!("{url}/lists/{name}/entries"))
+            .send()
+            .await
+            .unwrap();
+        every.push((name.to_owned(), entries.json().await.unwrap()));
+    }
+    every
+}
+
+#[tokio::test]
+async fn export_and_import_move_lists_from_sqlite_to_postgresql_and_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = Server::start(&dir.path().join("sqlite"), &[]);
+    let http = client();
+    for (list, title) in [
+        ("work", "Ship it, then; rest \\ 🎉"),
+        ("work", "deleted before the export"),
+        ("work", "done and ordered"),
+        ("home", "Milk"),
+    ] {
+        let body = serde_json::json!({"date": "2026-12-03", "title": title});
+        let url = format!("{}/lists/{list}/entries", sqlite.url);
+        assert_eq!(
+            http.post(url).json(&body).send().await.unwrap().status(),
+            201
+        );
+    }
+    let url = format!("{}/lists/work/entries", sqlite.url);
+    assert_eq!(
+        http.delete(format!("{url}/2"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    let patch = serde_json::json!({"done": true, "order": -3});
+    assert_eq!(
+        http.patch(format!("{url}/3"))
+            .json(&patch)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let original = every_list(&sqlite.url).await;
+
+    let first = dir.path().join("from-sqlite.jsonl");
+    let export = todo(&["export", "--server", &sqlite.url]);
+    assert!(export.status.success(), "{}", stderr(&export));
+    std::fs::write(&first, &export.stdout).unwrap();
+
+    let cluster = crate::postgres::PgCluster::start();
+    cluster.create_database("todo").await;
+    let postgres = Server::start(
+        &dir.path().join("pg"),
+        &["--database-url", &cluster.url("todo")],
+    );
+    let first_arg = first.to_str().unwrap();
+    let import = todo(&["import", first_arg, "--server", &postgres.url]);
+    assert!(import.status.success(), "{}", stderr(&import));
+    let report = String::from_utf8_lossy(&import.stdout);
+    assert!(report.contains("work: imported 2 entries"), "{report}");
+    assert_eq!(every_list(&postgres.url).await, original);
+
+    let second = dir.path().join("from-postgresql.jsonl");
+    let export = todo(&["export", "--server", &postgres.url]);
+    assert!(export.status.success(), "{}", stderr(&export));
+    std::fs::write(&second, &export.stdout).unwrap();
+    let back = Server::start(&dir.path().join("sqlite-again"), &[]);
+    let second_arg = second.to_str().unwrap();
+    let import = todo(&["import", second_arg, "--server", &back.url]);
+    assert!(import.status.success(), "{}", stderr(&import));
+    assert_eq!(every_list(&back.url).await, original);
+    let again = todo(&["import", second_arg, "--server", &back.url]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout),
+        "home: unchanged\nwork: unchanged\n"
+    );
+
+    let body = serde_json::json!({"date": "2026-12-04", "title": "after the round trip"});
+    let added: serde_json::Value = http
+        .post(format!("{}/lists/work/entries", back.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(added["id"], 4, "the id counter came along: no id is reused");
 }

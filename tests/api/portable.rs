@@ -1,0 +1,120 @@
+//! `GET` and `PUT /lists/{list}/dump`: a list moves between servers with its ids and id
+//! counter; a second import changes nothing; an import that would mix with other entries or
+//! reuse ids is refused whole; a malformed dump stores nothing.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_error, spawn_app};
+
+async fn put_dump(app: &TestApp, list: &str, dump: &Value) -> reqwest::Response {
+    let request = app.request(Method::PUT, &format!("/lists/{list}/dump"));
+    app.send(request.json(dump)).await
+}
+
+#[tokio::test]
+async fn a_list_moves_with_its_ids_and_a_second_import_changes_nothing() {
+    let from = spawn_app().await;
+    for (date, title) in [
+        ("2026-12-03", "one"),
+        ("2026-12-04", "two"),
+        ("2026-12-05", "three"),
+    ] {
+        from.add("work", date, title).await;
+    }
+    assert_eq!(
+        from.delete("/lists/work/entries/3").await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let patched = from
+        .patch_json("/lists/work/entries/2", &json!({"done": true, "order": 7}))
+        .await;
+    assert_eq!(patched.status(), StatusCode::OK);
+    let dump = from.get_json("/lists/work/dump").await;
+    assert_eq!(
+        dump["next_id"], 4,
+        "the counter counts the deleted entry: {dump}"
+    );
+    assert_eq!(dump["entries"].as_array().unwrap().len(), 2);
+    assert!(dump["version"].as_u64().unwrap() >= 5, "{dump}");
+
+    let to = spawn_app().await;
+    let imported = put_dump(&to, "moved", &dump).await;
+    assert_eq!(imported.status(), StatusCode::OK);
+    assert_eq!(
+        imported.json::<Value>().await.unwrap(),
+        json!({"imported": 2, "unchanged": false})
+    );
+    let moved = to.get_json("/lists/moved/entries").await;
+    assert_eq!(moved, dump["entries"], "the same entries, ids and all");
+    let again = put_dump(&to, "moved", &dump).await;
+    assert_eq!(
+        again.json::<Value>().await.unwrap(),
+        json!({"imported": 0, "unchanged": true})
+    );
+    let next = to.add("moved", "2026-12-06", "four").await;
+    assert_eq!(
+        next["id"], 4,
+        "ids are never reused, also across an export and an import"
+    );
+    let moved_again = put_dump(&to, "moved", &dump).await;
+    assert_error(moved_again, StatusCode::CONFLICT, "import_conflict").await;
+    assert_eq!(
+        to.titles("moved").await,
+        ["one", "two", "four"],
+        "nothing half-applied"
+    );
+    from.shutdown().await;
+    to.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_import_that_would_reuse_ids_or_is_malformed_stores_nothing() {
+    let app = spawn_app().await;
+    app.add("used", "2026-12-03", "gone soon").await;
+    assert_eq!(
+        app.delete("/lists/used/entries/1").await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let entry = |id: u64, date: &str, title: &str| json!({"id": id, "date": date, "title": title, "done": false});
+    let reuse = json!({"next_id": 2, "entries": [entry(1, "2026-12-03", "again")]});
+    assert_error(
+        put_dump(&app, "used", &reuse).await,
+        StatusCode::CONFLICT,
+        "import_conflict",
+    )
+    .await;
+    for (dump, code) in [
+        (
+            json!({"next_id": 2, "entries": [entry(2, "2026-12-03", "x")]}),
+            "invalid_dump",
+        ),
+        (
+            json!({"next_id": 5, "entries": [entry(1, "2026-12-03", "x"), entry(1, "2026-12-04", "y")]}),
+            "invalid_dump",
+        ),
+        (json!({"next_id": 0, "entries": []}), "invalid_dump"),
+        (
+            json!({"next_id": 5, "entries": [entry(0, "2026-12-03", "x")]}),
+            "invalid_dump",
+        ),
+        (
+            json!({"next_id": 5, "entries": [entry(1, "2026-02-30", "x")]}),
+            "invalid_date",
+        ),
+        (
+            json!({"next_id": 5, "entries": [entry(1, "2026-12-03", "  ")]}),
+            "invalid_title",
+        ),
+        (
+            json!({"next_id": 5, "entries": [], "extra": 1}),
+            "invalid_json",
+        ),
+    ] {
+        let answer = put_dump(&app, "fresh", &dump).await;
+        assert_error(answer, StatusCode::BAD_REQUEST, code).await;
+    }
+    let lists = app.get_json("/lists").await;
+    assert_eq!(lists["lists"], json!([]), "nothing stored: {lists}");
+    app.shutdown().await;
+}
