@@ -175,6 +175,12 @@ impl Cache {
                 .shared_list(list)
                 .and_then(|shared| shared.subscribe(after))
             {
+                if self.database().is_shared() {
+                    // Another node may have written while no one here followed the list: a
+                    // read through the actor compares versions, and a reload reaches the new
+                    // subscriber as a fresh snapshot.
+                    self.entries(list, EntriesQuery::All).await?;
+                }
                 return Ok(subscription);
             }
             let query = EntriesQuery::All;
@@ -216,15 +222,20 @@ impl Cache {
     /// a read through the actor (on shared storage it compares versions and reloads), whose
     /// reload tells the subscribers to take a fresh snapshot. Nothing for a list no one
     /// follows here, or one this node already holds at that version (its own commit).
-    pub async fn catch_up(&self, list: &ListName, version: u64) {
+    /// `false` when storage failed and the catch-up should be tried again.
+    pub async fn catch_up(&self, list: &ListName, version: u64) -> bool {
         let Some(shared) = self.shared_list(list) else {
-            return;
+            return true;
         };
         if shared.subscribers() == 0 || shared.version().is_some_and(|held| held >= version) {
-            return;
+            return true;
         }
-        if let Err(error) = self.entries(list, EntriesQuery::All).await {
-            tracing::debug!(%error, list = list.as_str(), "could not catch up a followed list");
+        match self.entries(list, EntriesQuery::All).await {
+            Ok(_) => true,
+            Err(error) => {
+                tracing::debug!(%error, list = list.as_str(), "could not catch up a followed list");
+                false
+            }
         }
     }
 

@@ -112,11 +112,14 @@ pub async fn watch(config: &WatchConfig) -> anyhow::Result<WatchReport> {
             let mut latencies = Histogram::<u64>::new(2).expect("a valid precision");
             let mut snapshots = 0;
             while !stop.load(Ordering::Relaxed) {
-                let Ok(Ok(Some(event))) =
-                    tokio::time::timeout(Duration::from_millis(200), events.next()).await
-                else {
-                    continue;
-                };
+                let event =
+                    match tokio::time::timeout(Duration::from_millis(200), events.next()).await {
+                        Ok(Ok(Some(event))) => event,
+                        // Waited 200 ms: look at `stop` again.
+                        Err(_) => continue,
+                        // The stream ended or broke: its deliveries stop here, and show as missing.
+                        Ok(Ok(None) | Err(_)) => break,
+                    };
                 match event.event.as_str() {
                     "snapshot" => {
                         snapshots += 1;

@@ -236,7 +236,9 @@ impl Postgres {
         let conflicts = apply_versioned(&mut steps, changes)?;
         let payloads = notification_payloads(changes, &conflicts);
         // Delivered to every listening node at COMMIT, and never if the commit fails.
-        runtime.block_on(transaction.execute(NOTIFY, &[&payloads]))?;
+        if !payloads.is_empty() {
+            runtime.block_on(transaction.execute(NOTIFY, &[&payloads]))?;
+        }
         runtime
             .block_on(transaction.commit())
             .map_err(commit_error)?;

@@ -8,8 +8,9 @@
 //! or the others; one that falls behind is told so and takes a fresh snapshot.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use bytes::Bytes;
 use tokio::sync::broadcast;
 
 use crate::database::Change;
@@ -27,6 +28,21 @@ pub struct Published {
     pub version: u64,
     /// What changed.
     pub change: FeedChange,
+    /// The change as the subscribers' connections send it: made by the first one that sends
+    /// it and shared by the others, so that a change followed by a thousand subscribers is
+    /// rendered once, not a thousand times.
+    pub wire: OnceLock<Bytes>,
+}
+
+impl Published {
+    /// The change `change`, which brought the list to `version`.
+    pub fn new(version: u64, change: FeedChange) -> Published {
+        Published {
+            version,
+            change,
+            wire: OnceLock::new(),
+        }
+    }
 }
 
 /// What one committed write did to the list.
@@ -129,10 +145,7 @@ mod tests {
     use super::*;
 
     fn deleted(version: u64) -> Published {
-        Published {
-            version,
-            change: FeedChange::Deleted(EntryId::new(version).unwrap()),
-        }
+        Published::new(version, FeedChange::Deleted(EntryId::new(version).unwrap()))
     }
 
     #[test]
@@ -148,10 +161,7 @@ mod tests {
         assert_eq!(feed.since(last, last).unwrap(), []);
         assert!(feed.since(5, last).is_none(), "too old: dropped");
         assert!(feed.since(last + 1, last).is_none(), "from the future");
-        feed.publish(Published {
-            version: last,
-            change: FeedChange::Reloaded,
-        });
+        feed.publish(Published::new(last, FeedChange::Reloaded));
         assert!(
             feed.since(last - 1, last).is_none(),
             "no resuming across a reload"

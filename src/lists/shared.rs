@@ -116,7 +116,7 @@ impl SharedList {
             && let Some(feed) = self.feed().as_mut()
         {
             let change = FeedChange::Reloaded;
-            feed.publish(Published { version, change });
+            feed.publish(Published::new(version, change));
         }
         *state = Some(State {
             list,
@@ -182,7 +182,7 @@ impl SharedList {
             state.version += 1;
             if let Some(feed) = self.feed().as_mut() {
                 let version = state.version;
-                feed.publish(Published { version, change });
+                feed.publish(Published::new(version, change));
             }
         }
     }

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use axum::body::{Body, HttpBody};
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use percent_encoding::percent_decode;
 
-use super::MAX_BODY_BYTES;
 use super::error::ApiError;
+use super::{MAX_BODY_BYTES, MAX_DUMP_BYTES};
 
 /// Reads the whole body (at most `MAX_BODY_BYTES`) before the request reaches its handler,
 /// within `body_timeout` from the start: a client that sends its body too slowly gets 408 and
@@ -27,14 +27,15 @@ pub async fn read_body(
     if request.body().size_hint().exact() == Some(0) {
         return next.run(request).await;
     }
+    let limit = body_limit(&request);
     let (parts, body) = request.into_parts();
-    let read = axum::body::to_bytes(body, MAX_BODY_BYTES);
+    let read = axum::body::to_bytes(body, limit);
     match tokio::time::timeout(body_timeout, read).await {
         Ok(Ok(bytes)) => {
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
-        Ok(Err(error)) => unreadable_body(error).into_response(),
+        Ok(Err(error)) => unreadable_body(error, limit).into_response(),
         Err(_elapsed) => {
             let message = format!("the body did not arrive within {body_timeout:?}");
             let mut response =
@@ -60,14 +61,22 @@ pub async fn utf8_query(request: Request, next: Next) -> Response {
     }
 }
 
+/// The largest body `request` may send: an import carries a whole list.
+fn body_limit(request: &Request) -> usize {
+    match request.method() == Method::PUT && request.uri().path().ends_with("/dump") {
+        true => MAX_DUMP_BYTES,
+        false => MAX_BODY_BYTES,
+    }
+}
+
 /// A body over the limit is a 413; one that broke off is a 400.
-fn unreadable_body(error: axum::Error) -> ApiError {
+fn unreadable_body(error: axum::Error, limit: usize) -> ApiError {
     let cause = error.into_inner();
     match cause.is::<http_body_util::LengthLimitError>() {
         true => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
-            format!("the body is over {MAX_BODY_BYTES} bytes"),
+            format!("the body is over {limit} bytes"),
         ),
         false => ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -5,6 +5,11 @@
 //! With `Last-Event-ID` it gets the changes it missed instead of a snapshot, when the list
 //! still keeps them. A subscriber that falls behind, or whose list was reloaded from storage,
 //! gets a fresh snapshot. Comments keep idle connections alive through proxies.
+//!
+//! The stream is written by hand rather than with axum's `Sse`, so that each change is
+//! rendered once into `Bytes` (kept in its `Published`) and every subscriber's connection
+//! sends the same bytes: one list followed by a thousand subscribers costs one rendering per
+//! change, and a reference count per subscriber.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -12,13 +17,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use serde_json::json;
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::time::{Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::Cache;
@@ -60,12 +67,27 @@ pub async fn list_events(
         version: 0,
         changes: None,
         queue: VecDeque::new(),
+        heartbeat: heartbeat(),
         _slot: slot,
     };
     follow.start(subscription);
     let stream = futures_util::stream::unfold(follow, Follow::next);
-    let keep_alive = KeepAlive::new().interval(HEARTBEAT);
-    Ok(Sse::new(stream).keep_alive(keep_alive).into_response())
+    let mut response = Body::from_stream(stream).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
+
+/// A tick every `HEARTBEAT`, the first one `HEARTBEAT` from now.
+fn heartbeat() -> Interval {
+    let start = tokio::time::Instant::now() + HEARTBEAT;
+    let mut interval = tokio::time::interval_at(start, HEARTBEAT);
+    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    interval
 }
 
 fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
@@ -115,8 +137,10 @@ struct Follow {
     version: u64,
     /// `None`: take a snapshot before following again.
     changes: Option<broadcast::Receiver<Arc<Published>>>,
-    /// Events ready to send.
-    queue: VecDeque<Event>,
+    /// Events ready to send, rendered.
+    queue: VecDeque<Bytes>,
+    /// When to send a comment, so that proxies and browsers keep an idle stream open.
+    heartbeat: Interval,
     _slot: SubscriberSlot,
 }
 
@@ -136,7 +160,7 @@ impl Follow {
 
     /// The next event; `None` ends the stream (server stopping, or the list unavailable: the
     /// client reconnects with `Last-Event-ID`).
-    async fn next(mut self) -> Option<(Result<Event, Infallible>, Follow)> {
+    async fn next(mut self) -> Option<(Result<Bytes, Infallible>, Follow)> {
         loop {
             if let Some(event) = self.queue.pop_front() {
                 return Some((Ok(event), self));
@@ -151,6 +175,7 @@ impl Follow {
             };
             let received = tokio::select! {
                 () = self.stopping.cancelled() => return None,
+                _ = self.heartbeat.tick() => return Some((Ok(Bytes::from_static(b":\n\n")), self)),
                 received = changes.recv() => received,
             };
             match received {
@@ -167,25 +192,30 @@ impl Follow {
     }
 }
 
-fn snapshot(entries: &[Entry], version: u64) -> Event {
+fn snapshot(entries: &[Entry], version: u64) -> Bytes {
     let entries: Vec<EntryBody> = entries.iter().map(EntryBody::from).collect();
-    Event::default()
-        .event("snapshot")
-        .id(version.to_string())
-        .data(json!(entries).to_string())
+    render("snapshot", version, &json!(entries).to_string())
 }
 
-/// The event of one change; `None` for a reload, which is a snapshot instead.
-fn event(published: &Published) -> Option<Event> {
-    let (name, data) = match &published.change {
-        FeedChange::Added(entry) => ("added", json!(EntryBody::from(entry))),
-        FeedChange::Updated(entry) => ("updated", json!(EntryBody::from(entry))),
-        FeedChange::Deleted(id) => ("deleted", json!({ "id": id.get() })),
-        FeedChange::Cleared => ("cleared", json!({})),
-        FeedChange::Reloaded => return None,
-    };
-    let event = Event::default()
-        .event(name)
-        .id(published.version.to_string());
-    Some(event.data(data.to_string()))
+/// The event of one change, rendered once for every subscriber; `None` for a reload, which
+/// is a snapshot instead.
+fn event(published: &Published) -> Option<Bytes> {
+    if published.change == FeedChange::Reloaded {
+        return None;
+    }
+    let wire = published.wire.get_or_init(|| {
+        let (name, data) = match &published.change {
+            FeedChange::Added(entry) => ("added", json!(EntryBody::from(entry))),
+            FeedChange::Updated(entry) => ("updated", json!(EntryBody::from(entry))),
+            FeedChange::Deleted(id) => ("deleted", json!({ "id": id.get() })),
+            FeedChange::Cleared | FeedChange::Reloaded => ("cleared", json!({})),
+        };
+        render(name, published.version, &data.to_string())
+    });
+    Some(wire.clone())
+}
+
+/// One event as the stream carries it. `data` is one line: JSON escapes every line break.
+fn render(name: &str, id: u64, data: &str) -> Bytes {
+    Bytes::from(format!("event: {name}\nid: {id}\ndata: {data}\n\n"))
 }

@@ -56,6 +56,9 @@ use error::ApiError;
 
 /// Largest request body; a bigger one gets 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Largest body of an import (`PUT .../dump`), which carries a whole list: about 16,000
+/// entries with 1,000-character titles.
+pub const MAX_DUMP_BYTES: usize = 16 * 1024 * 1024;
 /// Largest request head (request line and headers); a bigger one gets 414 or 431.
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// How long a client may take to send a request's head before the connection is closed.
@@ -149,7 +152,9 @@ pub fn router(state: AppState, config: &WebConfig) -> Router {
         .route("/lists/{list}", delete(handlers::delete_list))
         .route(
             "/lists/{list}/dump",
-            get(handlers::export_list).put(handlers::import_list),
+            get(handlers::export_list)
+                .put(handlers::import_list)
+                .layer(DefaultBodyLimit::max(MAX_DUMP_BYTES)),
         )
         .route(
             "/lists/{list}/entries",
@@ -175,7 +180,9 @@ pub fn router(state: AppState, config: &WebConfig) -> Router {
         )
         .route(
             "/s/{secret}/dump",
-            get(handlers::export_list).put(handlers::import_list),
+            get(handlers::export_list)
+                .put(handlers::import_list)
+                .layer(DefaultBodyLimit::max(MAX_DUMP_BYTES)),
         )
         .route(
             "/s/{secret}/entries",

@@ -118,3 +118,27 @@ async fn an_import_that_would_reuse_ids_or_is_malformed_stores_nothing() {
     assert_eq!(lists["lists"], json!([]), "nothing stored: {lists}");
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_list_of_thousands_of_long_entries_moves_in_one_import() {
+    let from = spawn_app().await;
+    let title = "x".repeat(990);
+    let entries: Vec<Value> = (1..=3_000_u64)
+        .map(|id| json!({"id": id, "date": "2026-12-03", "title": format!("{id} {title}"), "done": id % 2 == 0}))
+        .collect();
+    let dump = json!({"next_id": 3_001, "entries": entries});
+    assert!(
+        dump.to_string().len() > 3_000_000,
+        "well past the usual 64 KiB"
+    );
+    let imported = put_dump(&from, "big", &dump).await;
+    assert_eq!(imported.status(), StatusCode::OK);
+    let exported = from.get_json("/lists/big/dump").await;
+    assert_eq!(exported["entries"], dump["entries"]);
+    assert_eq!(exported["next_id"], 3_001);
+    // Everywhere else the usual limit holds.
+    let big_add = json!({"date": "2026-12-03", "title": "x".repeat(70_000)});
+    let refused = from.post_json("/lists/big/entries", &big_add).await;
+    assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    from.shutdown().await;
+}

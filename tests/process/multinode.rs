@@ -837,3 +837,27 @@ async fn a_subscriber_on_one_node_sees_writes_made_through_the_other() {
     let took = events.until_title("after the outage").await;
     println!("delivery after the database came back: {took:?}");
 }
+
+#[tokio::test]
+async fn a_subscriber_who_comes_back_to_a_node_gets_what_other_nodes_wrote_meanwhile() {
+    let (_cluster, database_url) = database().await;
+    let writer = Node::start(&database_url);
+    let reader = Node::start(&database_url);
+    let http = client();
+    let add = |title: &str| {
+        let body = json!({"date": DATE, "title": title});
+        http.post(format!("{}/lists/back/entries", writer.url()))
+            .json(&body)
+            .send()
+    };
+    assert_eq!(add("before").await.unwrap().status(), 201);
+    let url = format!("{}/lists/back/events", reader.url());
+    let mut events = EventStream::open(&url).await;
+    events.until_title("before").await;
+    drop(events);
+    // No one follows the list on the reader now, so it has no reason to reload it.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(add("while away").await.unwrap().status(), 201);
+    let mut events = EventStream::open(&url).await;
+    events.until_title("while away").await;
+}
