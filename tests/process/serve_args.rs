@@ -15,19 +15,11 @@ fn free_port() -> u16 {
 /// Starts `todo serve --addr ADDR` and returns the address it says it listens on.
 fn listening_address(addr: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_todo"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_todo"));
+    command
         .args(["serve", "--log", "warn", "--addr", addr, "--data-dir"])
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
-    line.trim().to_owned()
+        .arg(dir.path());
+    first_line(command)
 }
 
 #[test]
