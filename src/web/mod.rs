@@ -152,9 +152,7 @@ pub fn router(state: AppState, config: &WebConfig) -> Router {
         .route("/lists/{list}", delete(handlers::delete_list))
         .route(
             "/lists/{list}/dump",
-            get(handlers::export_list)
-                .put(handlers::import_list)
-                .layer(DefaultBodyLimit::max(MAX_DUMP_BYTES)),
+            get(handlers::export_list).put(handlers::import_list),
         )
         .route(
             "/lists/{list}/entries",
@@ -180,9 +178,7 @@ pub fn router(state: AppState, config: &WebConfig) -> Router {
         )
         .route(
             "/s/{secret}/dump",
-            get(handlers::export_list)
-                .put(handlers::import_list)
-                .layer(DefaultBodyLimit::max(MAX_DUMP_BYTES)),
+            get(handlers::export_list).put(handlers::import_list),
         )
         .route(
             "/s/{secret}/entries",
@@ -234,7 +230,9 @@ pub fn router(state: AppState, config: &WebConfig) -> Router {
             config.body_timeout,
             edge::read_body,
         ))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // `edge::read_body` has read every body within its route's limit already: one place
+        // decides how large a body may be.
+        .layer(DefaultBodyLimit::disable())
         .layer(overload)
         .layer(cors())
         .layer(middleware::map_response(edge::browser_headers))

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::helpers::{Server, client};
+use crate::helpers::{Server, get_json};
 
 #[tokio::test]
 async fn the_watch_benchmark_delivers_every_write_to_every_subscriber_and_cleans_up() {
@@ -47,14 +47,7 @@ async fn the_watch_benchmark_delivers_every_write_to_every_subscriber_and_cleans
         "{report}"
     );
 
-    let lists: Value = client()
-        .get(format!("{}/lists", server.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let lists = get_json(&format!("{}/lists", server.url)).await;
     assert_eq!(
         lists["lists"],
         serde_json::json!([]),

@@ -144,6 +144,12 @@ pub fn client() -> reqwest::Client {
         .expect("the client builds")
 }
 
+/// `GET url` answered with a JSON body, read as JSON.
+pub async fn get_json(url: &str) -> serde_json::Value {
+    let answer = client().get(url).send().await.expect("the server answers");
+    answer.json().await.expect("a JSON body")
+}
+
 /// Every entry of every list in the data directory, read straight from SQLite:
 /// `(list, id, date, title, done)` in order.
 pub fn stored_rows(data_dir: &Path) -> Vec<(String, i64, String, String, bool)> {

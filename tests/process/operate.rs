@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::helpers::{Server, client};
+use crate::helpers::{Server, client, get_json};
 
 fn todo(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_todo"))
@@ -290,24 +290,12 @@ async fn a_damaged_page_found_while_serving_turns_healthz_to_storage_damaged() {
 
 /// Every list of the server at `url` with its entries, as the API shows them.
 async fn every_list(url: &str) -> Vec<(String, serde_json::Value)> {
-    let http = client();
-    let lists: serde_json::Value = http
-        .get(format!("{url}/lists"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let lists = get_json(&format!("{url}/lists")).await;
     let mut every = Vec::new();
     for name in lists["lists"].as_array().unwrap() {
         let name = name.as_str().unwrap();
-        let entries = http
-            .get(format!("{url}/lists/{name}/entries"))
-            .send()
-            .await
-            .unwrap();
-        every.push((name.to_owned(), entries.json().await.unwrap()));
+        let entries = get_json(&format!("{url}/lists/{name}/entries")).await;
+        every.push((name.to_owned(), entries));
     }
     every
 }
