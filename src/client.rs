@@ -241,8 +241,9 @@ impl Client {
         self.send(self.request(Method::PUT, &path).json(dump)).await
     }
 
-    /// Names of every list holding entries, following the pages.
-    pub async fn lists(&self) -> Result<Vec<String>, ClientError> {
+    /// Names of every list holding entries, following the pages; with `all` (admins only),
+    /// every list on the server as `OWNER:LIST`, emptied ones included (`GET /lists?all=true`).
+    pub async fn lists(&self, all: bool) -> Result<Vec<String>, ClientError> {
         #[derive(Deserialize)]
         struct Page {
             lists: Vec<String>,
@@ -253,7 +254,8 @@ impl Client {
         loop {
             let request = self
                 .request(Method::GET, "/lists")
-                .query(&[("after", after.as_str()), ("limit", "1000")]);
+                .query(&[("after", after.as_str()), ("limit", "1000")])
+                .query(&[("all", all)]);
             let page: Page = self.send(request).await?;
             names.extend(page.lists);
             match page.next {

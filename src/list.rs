@@ -234,6 +234,14 @@ impl EntryId {
         (1..=Self::MAX.0).contains(&id).then_some(EntryId(id))
     }
 
+    /// Wraps a list's id counter: an id, or the one past `EntryId::MAX` that a list which has
+    /// handed out every id holds (it must load, export and import like any other).
+    pub fn counter(next: u64) -> Option<EntryId> {
+        (1..=Self::MAX.0 + 1)
+            .contains(&next)
+            .then_some(EntryId(next))
+    }
+
     /// Parses a positive decimal id, written the one way ids are written: digits only, no sign,
     /// no leading zero (so `01` is not another name for entry 1).
     pub fn parse(text: &str) -> Result<EntryId, ValidationError> {

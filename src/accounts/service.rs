@@ -366,6 +366,17 @@ impl Accounts {
         }))
     }
 
+    /// The storage key of `OWNER:LIST`, whoever asks; `None` when no user has that name. Only
+    /// for an admin's export and import, which move every list with its owner.
+    pub async fn owned_key(
+        &self,
+        owner: &str,
+        list: &ListName,
+    ) -> Result<Option<ListName>, AccountError> {
+        let id = self.owner_id(owner).await?;
+        Ok(id.map(|id| ListName::owned(id, list)))
+    }
+
     async fn owner_id(&self, name: &str) -> Result<Option<i64>, AccountError> {
         if let Some(known) = self.inner.owners.get(name) {
             return Ok(known);

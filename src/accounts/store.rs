@@ -2,7 +2,7 @@
 //! the caller opened (`Storage::transaction`), so a multi-statement change is all or nothing.
 
 use crate::database::StorageError;
-use crate::database::sql::{Cell, CommitSteps, Param};
+use crate::database::sql::{self, Cell, CommitSteps, ListScope, Param};
 use crate::list::ListName;
 
 use super::{AccountError, Role, UserName};
@@ -437,7 +437,7 @@ pub fn shared_with(steps: &mut dyn CommitSteps, user: i64) -> Result<Vec<String>
     for row in &rows {
         let owner = row[2].int("members.owner_id")?;
         let key = row[1].text("members.list")?;
-        let list = crate::database::sql::bare_list_name(Some(owner), key)?;
+        let list = sql::bare_list_name(ListScope::Owner(owner), key)?;
         names.push(format!("{}:{list}", row[0].text("users.name")?));
     }
     names.sort();
@@ -576,10 +576,16 @@ mod tests {
             .unwrap();
         assert!(!bob.admin);
         assert_eq!(adopted, 0);
-        let names = storage.list_names(Some(alice.id), "", 10).unwrap();
+        let names = storage
+            .list_names(ListScope::Owner(alice.id), "", 10)
+            .unwrap();
         assert_eq!(names, vec![ListName::parse("work").unwrap()]);
-        assert!(storage.list_names(Some(bob.id), "", 10).unwrap().is_empty());
-        assert!(storage.list_names(None, "", 10).unwrap().is_empty());
+        let bob_lists = storage
+            .list_names(ListScope::Owner(bob.id), "", 10)
+            .unwrap();
+        assert!(bob_lists.is_empty());
+        let ownerless = storage.list_names(ListScope::Ownerless, "", 10).unwrap();
+        assert!(ownerless.is_empty());
     }
 
     #[test]

@@ -164,6 +164,10 @@ pub enum CliCommand {
         client: ClientArgs,
         /// The lists to export; every list of your own when none is named.
         lists: Vec<String>,
+        /// Every list on the server, each with its owner (admins only): what moves a whole
+        /// server; `todo import` by an admin puts each back under its owner.
+        #[arg(long, conflicts_with = "lists")]
+        all: bool,
     },
     /// Import the lists of a `todo export`, keeping ids; a list already imported is left as
     /// it is, and one holding other entries is reported and left untouched (exit 1).
@@ -673,10 +677,10 @@ pub async fn run_client(command: CliCommand) -> anyhow::Result<String> {
                 false => format!("deleted {id}\n"),
             }
         }
-        CliCommand::Export { client, lists } => portable::export(&client, lists).await?,
+        CliCommand::Export { client, lists, all } => portable::export(&client, lists, all).await?,
         CliCommand::Import { client, file } => portable::import(&client, file).await?,
         CliCommand::Lists { client } => {
-            let names = connect(&client)?.lists().await?;
+            let names = connect(&client)?.lists(false).await?;
             match client.json {
                 true => format!("{}\n", Value::from(names)),
                 false => names.iter().map(|name| format!("{name}\n")).collect(),

@@ -1,10 +1,12 @@
 //! `todo export` and `todo import`: lists as JSON Lines, through the API with the caller's
 //! rights, so that data moves between servers and between SQLite and PostgreSQL.
 //!
-//! The first line names the format and its version; then each list is one line (its name,
-//! id counter and version) followed by one line per entry, with every field and its id. An
-//! import sends each list in one request, which the server applies in one commit, keeping ids
-//! and the id counter; importing the same dump twice changes nothing.
+//! The first line names the format and its version; then each list is one line (its owner
+//! when it is not the caller's own, its name, id counter and version) followed by one line per
+//! entry, with every field and its id. An import sends each list in one request, which the
+//! server applies in one commit, keeping ids and the id counter; importing the same dump twice
+//! changes nothing. An admin's `--all` export holds every list with its owner, and its import
+//! puts each back under that owner (whose account must exist on the target).
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -36,29 +38,51 @@ struct Header {
 enum Line {
     /// A list; its entries follow.
     List {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<String>,
         list: String,
         next_id: u64,
         version: u64,
     },
     /// One entry of the list named.
     Entry {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<String>,
         list: String,
         #[serde(flatten)]
         entry: EntryBody,
     },
 }
 
-/// Writes the named lists, or every list of the caller's own when none is named.
-pub async fn export(client: &ClientArgs, lists: Vec<String>) -> anyhow::Result<String> {
+/// The owner and the name of a list as the API addresses it (`LIST` or `OWNER:LIST`).
+fn owner_and_name(address: &str) -> (Option<String>, String) {
+    match address.split_once(':') {
+        Some((owner, list)) => (Some(owner.to_owned()), list.to_owned()),
+        None => (None, address.to_owned()),
+    }
+}
+
+/// The API's address of a list of an export.
+fn address(owner: &Option<String>, list: &str) -> String {
+    match owner {
+        Some(owner) => format!("{owner}:{list}"),
+        None => list.to_owned(),
+    }
+}
+
+/// Writes the named lists; every list of the caller's own when none is named; with `all`
+/// (an admin), every list on the server with its owner.
+pub async fn export(client: &ClientArgs, lists: Vec<String>, all: bool) -> anyhow::Result<String> {
     let server = connect(client)?;
-    let names = match lists.is_empty() {
-        true => server
-            .lists()
+    let names = match (all, lists.is_empty()) {
+        (true, _) => server.lists(true).await?,
+        (false, true) => server
+            .lists(false)
             .await?
             .into_iter()
             .filter(|name| !name.contains(':'))
             .collect(),
-        false => lists,
+        (false, false) => lists,
     };
     let header = Header {
         format: FORMAT.to_owned(),
@@ -67,8 +91,10 @@ pub async fn export(client: &ClientArgs, lists: Vec<String>) -> anyhow::Result<S
     let mut text = format!("{}\n", serde_json::to_string(&header)?);
     for name in names {
         let dump = server.dump(&ListRef::parse(&name)?).await?;
+        let (owner, list) = owner_and_name(&name);
         let line = Line::List {
-            list: name.clone(),
+            owner: owner.clone(),
+            list: list.clone(),
             next_id: dump.next_id,
             version: dump.version,
         };
@@ -76,7 +102,8 @@ pub async fn export(client: &ClientArgs, lists: Vec<String>) -> anyhow::Result<S
         text.push('\n');
         for entry in dump.entries {
             let line = Line::Entry {
-                list: name.clone(),
+                owner: owner.clone(),
+                list: list.clone(),
                 entry,
             };
             text.push_str(&serde_json::to_string(&line)?);
@@ -148,10 +175,12 @@ fn parse(text: &str) -> anyhow::Result<Vec<(String, DumpBody)>> {
             .with_context(|| format!("line {number} is not a list or an entry"))?;
         match line {
             Line::List {
+                owner,
                 list,
                 next_id,
                 version,
             } => {
+                let list = address(&owner, &list);
                 if lists.iter().any(|(name, _)| *name == list) {
                     bail!("line {number}: list {list:?} appears twice");
                 }
@@ -162,8 +191,8 @@ fn parse(text: &str) -> anyhow::Result<Vec<(String, DumpBody)>> {
                 };
                 lists.push((list, dump));
             }
-            Line::Entry { list, entry } => match lists.last_mut() {
-                Some((name, dump)) if *name == list => dump.entries.push(entry),
+            Line::Entry { owner, list, entry } => match lists.last_mut() {
+                Some((name, dump)) if *name == address(&owner, &list) => dump.entries.push(entry),
                 _ => bail!("line {number}: an entry of {list:?} is not under its list's line"),
             },
         }
@@ -182,9 +211,16 @@ mod tests {
 {"type":"entry","list":"work","id":1,"date":"2026-12-03","title":"a, \"b\"","done":false}
 {"type":"entry","list":"work","id":3,"date":"2026-12-04","title":"c","done":true,"order":2}
 {"type":"list","list":"home","next_id":1,"version":0}
+{"type":"list","owner":"bob","list":"home","next_id":3,"version":2}
+{"type":"entry","owner":"bob","list":"home","id":2,"date":"2026-12-03","title":"b","done":false}
 "#;
         let lists = parse(text).unwrap();
-        assert_eq!(lists.len(), 2);
+        assert_eq!(lists.len(), 3);
+        assert_eq!(
+            lists[2].0, "bob:home",
+            "bob's list, not the caller's own home"
+        );
+        assert_eq!(lists[2].1.entries.len(), 1);
         assert_eq!(lists[0].0, "work");
         assert_eq!(lists[0].1.next_id, 4);
         assert_eq!(lists[0].1.entries.len(), 2);

@@ -22,6 +22,7 @@ use crate::config::DatabaseConfig;
 use crate::list::ListName;
 
 pub use change::{Change, IdempotencyKey, KeyedAdd, StorageError, StoredList};
+pub use sql::ListScope;
 use worker::{WorkerHandle, WorkerMessage};
 pub use worker::{Write, WriteOutcome};
 
@@ -176,13 +177,13 @@ impl Database {
     /// `after`, at most `limit`; without the owner's prefix.
     pub async fn list_names(
         &self,
-        owner: Option<i64>,
+        scope: ListScope,
         after: &str,
         limit: usize,
     ) -> Result<Vec<ListName>, StorageError> {
         let (respond_to, response) = oneshot::channel();
         let message = WorkerMessage::ListNames {
-            owner,
+            scope,
             after: after.to_owned(),
             limit,
             respond_to,

@@ -16,7 +16,7 @@ use crate::list::{ListName, TodoList};
 
 use super::change::{Conflicts, StorageError, StoredList, VersionedChange};
 use super::sql::{
-    self, Cell, CommitSteps, Param, apply_versioned, corrupt, entry_id, for_postgres,
+    self, Cell, CommitSteps, ListScope, Param, apply_versioned, corrupt, for_postgres,
     stored_version,
 };
 
@@ -186,7 +186,7 @@ impl Postgres {
             let Some(row) = row else {
                 return Ok(StoredList::default());
             };
-            let (next_id, version) = (entry_id(row.get(0))?, stored_version(row.get(1))?);
+            let (next_id, version) = (sql::next_id(row.get(0))?, stored_version(row.get(1))?);
             let rows = client
                 .query(&for_postgres(sql::SELECT_ENTRIES), &[name])
                 .await?;
@@ -245,27 +245,27 @@ impl Postgres {
         Ok(conflicts)
     }
 
-    /// Names of the lists of `owner` (or of nobody) holding entries, after `after` in byte
-    /// order, at most `limit`; without the owner's prefix.
+    /// Names of the lists in `scope`, after `after` in byte order, at most `limit`.
     pub fn list_names(
         &mut self,
-        owner: Option<i64>,
+        scope: ListScope,
         after: &str,
         limit: usize,
     ) -> Result<Vec<ListName>, StorageError> {
         let Postgres { runtime, client } = self;
-        let (first, end, owned) = sql::list_name_bounds(owner, after);
+        let (first, end, owned, emptied) = sql::list_name_bounds(scope, after);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = runtime.block_on(client.query(
             "SELECT name FROM lists
              WHERE name COLLATE \"C\" > $1 AND name COLLATE \"C\" < $2
                AND ($3 OR name NOT LIKE '%:%')
-               AND EXISTS (SELECT 1 FROM entries WHERE entries.list = lists.name)
+               AND ($5 AND next_id > 1
+                    OR EXISTS (SELECT 1 FROM entries WHERE entries.list = lists.name))
              ORDER BY name COLLATE \"C\" LIMIT $4",
-            &[&first, &end, &owned, &limit],
+            &[&first, &end, &owned, &limit, &emptied],
         ))?;
         rows.iter()
-            .map(|row| sql::bare_list_name(owner, row.get(0)))
+            .map(|row| sql::bare_list_name(scope, row.get(0)))
             .collect()
     }
 

@@ -43,16 +43,29 @@ pub const CREATE_LIST: &str = "INSERT INTO lists (name, next_id, version)
      VALUES (?1, coalesce(CAST(?3 AS BIGINT), 1), ?2)
      ON CONFLICT (name) DO NOTHING";
 
-/// The bounds of `list_names` for the lists of `owner`, or of the lists without one: the
-/// first key after `after`, the first key past the scope, and whether keys with an owner
-/// count. Keys are compared byte by byte, so `ID:` up to `ID;` holds exactly one owner's lists.
-pub fn list_name_bounds(owner: Option<i64>, after: &str) -> (String, String, bool) {
-    match owner {
-        Some(owner) => {
+/// Which lists `list_names` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListScope {
+    /// The lists of nobody (made before any account existed) that hold entries.
+    Ownerless,
+    /// The lists of one user that hold entries, named without the owner's prefix.
+    Owner(i64),
+    /// Every list under its storage key, also those holding no entries whose id counter has
+    /// moved: an admin's export must keep those counters, or ids would be handed out again.
+    Everything,
+}
+
+/// The bounds of `list_names` for `scope`: the first key after `after`, the first key past
+/// the scope, whether keys with an owner count, and whether emptied lists do. Keys are
+/// compared byte by byte, so `ID:` up to `ID;` holds exactly one owner's lists.
+pub fn list_name_bounds(scope: ListScope, after: &str) -> (String, String, bool, bool) {
+    match scope {
+        ListScope::Owner(owner) => {
             let prefix = ListName::owner_prefix(owner);
-            (format!("{prefix}{after}"), format!("{owner};"), true)
+            (format!("{prefix}{after}"), format!("{owner};"), true, false)
         }
-        None => (after.to_owned(), char::MAX.to_string(), false),
+        ListScope::Ownerless => (after.to_owned(), char::MAX.to_string(), false, false),
+        ListScope::Everything => (after.to_owned(), char::MAX.to_string(), true, true),
     }
 }
 
@@ -121,9 +134,18 @@ pub fn invariant_problems(steps: &mut dyn CommitSteps) -> Result<Vec<String>, St
     Ok(problems)
 }
 
-/// A list name read back by `list_names`, without `owner`'s prefix, checked.
-pub fn bare_list_name(owner: Option<i64>, key: &str) -> Result<ListName, StorageError> {
-    let prefix = owner.map(ListName::owner_prefix).unwrap_or_default();
+/// A list name read back by `list_names`, checked: without the owner's prefix for one
+/// owner's lists, the whole key for `Everything`.
+pub fn bare_list_name(scope: ListScope, key: &str) -> Result<ListName, StorageError> {
+    let prefix = match scope {
+        ListScope::Owner(owner) => ListName::owner_prefix(owner),
+        ListScope::Ownerless => String::new(),
+        ListScope::Everything => {
+            let bare = key.split_once(':').map_or(key, |(_, name)| name);
+            ListName::parse(bare).map_err(corrupt)?;
+            return Ok(ListName::stored_key(key));
+        }
+    };
     let bare = key
         .strip_prefix(prefix.as_str())
         .ok_or_else(|| corrupt(format!("list {key:?} outside its owner's keys")))?;
@@ -372,6 +394,14 @@ pub fn entry_id(id: i64) -> Result<EntryId, StorageError> {
         .ok()
         .and_then(EntryId::new)
         .ok_or_else(|| StorageError::Corrupt(format!("entry id {id} is not positive")))
+}
+
+/// A stored id counter, checked: it may be one past the largest id.
+pub fn next_id(next: i64) -> Result<EntryId, StorageError> {
+    u64::try_from(next)
+        .ok()
+        .and_then(EntryId::counter)
+        .ok_or_else(|| StorageError::Corrupt(format!("id counter {next} is not positive")))
 }
 
 /// A stored list version, checked.

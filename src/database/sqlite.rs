@@ -17,7 +17,7 @@ use crate::list::{ListName, TodoList};
 
 use super::change::{Conflicts, KeyedAdd, StorageError, StoredList, VersionedChange};
 use super::sql::{
-    self, Cell, CommitSteps, Param, apply_versioned, corrupt, entry_id, stored_version,
+    self, Cell, CommitSteps, ListScope, Param, apply_versioned, corrupt, stored_version,
 };
 
 /// The database file inside the data directory.
@@ -191,7 +191,7 @@ impl Sqlite {
             )?);
         }
         Ok(StoredList {
-            list: TodoList::from_entries(entry_id(next_id)?, entries),
+            list: TodoList::from_entries(sql::next_id(next_id)?, entries),
             idempotency_keys: self.idempotency_keys(name)?,
             version: stored_version(version)?,
         })
@@ -281,28 +281,28 @@ impl Sqlite {
         version.map_or(Ok(0), stored_version)
     }
 
-    /// Names of the lists of `owner` (or of nobody) holding entries, after `after` in byte
-    /// order, at most `limit`; without the owner's prefix.
+    /// Names of the lists in `scope`, after `after` in byte order, at most `limit`.
     pub fn list_names(
         &mut self,
-        owner: Option<i64>,
+        scope: ListScope,
         after: &str,
         limit: usize,
     ) -> Result<Vec<ListName>, StorageError> {
         let mut statement = self.connection.prepare_cached(
             "SELECT name FROM lists WHERE name > ?1 AND name < ?2
                AND (?3 OR name NOT LIKE '%:%')
-               AND EXISTS (SELECT 1 FROM entries WHERE entries.list = lists.name)
+               AND (?5 AND next_id > 1
+                    OR EXISTS (SELECT 1 FROM entries WHERE entries.list = lists.name))
              ORDER BY name LIMIT ?4",
         )?;
-        let (first, end, owned) = sql::list_name_bounds(owner, after);
+        let (first, end, owned, emptied) = sql::list_name_bounds(scope, after);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let names = statement.query_map(params![first, end, owned, limit], |row| {
+        let names = statement.query_map(params![first, end, owned, limit, emptied], |row| {
             row.get::<_, String>(0)
         })?;
         let mut list_names = Vec::new();
         for name in names {
-            list_names.push(sql::bare_list_name(owner, &name?)?);
+            list_names.push(sql::bare_list_name(scope, &name?)?);
         }
         Ok(list_names)
     }

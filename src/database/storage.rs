@@ -7,7 +7,7 @@ use crate::list::ListName;
 
 use super::change::{Conflicts, StorageError, StoredList, VersionedChange};
 use super::postgres::Postgres;
-use super::sql::CommitSteps;
+use super::sql::{CommitSteps, ListScope};
 use super::sqlite::Sqlite;
 
 /// A storage backend, owned by one database worker.
@@ -52,17 +52,16 @@ impl Storage {
         }
     }
 
-    /// Names of the lists of `owner` (or of nobody) that hold entries, in order, after
-    /// `after`, at most `limit`.
+    /// Names of the lists in `scope`, in order, after `after`, at most `limit`.
     pub fn list_names(
         &mut self,
-        owner: Option<i64>,
+        scope: ListScope,
         after: &str,
         limit: usize,
     ) -> Result<Vec<ListName>, StorageError> {
         match self {
-            Storage::Sqlite(sqlite) => sqlite.list_names(owner, after, limit),
-            Storage::Postgres(postgres) => postgres.list_names(owner, after, limit),
+            Storage::Sqlite(sqlite) => sqlite.list_names(scope, after, limit),
+            Storage::Postgres(postgres) => postgres.list_names(scope, after, limit),
         }
     }
 

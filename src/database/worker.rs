@@ -16,9 +16,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::list::ListName;
 
-use super::DatabaseStats;
 use super::change::{Change, Conflicts, StorageError, StoredList, VersionedChange};
 use super::storage::Storage;
+use super::{DatabaseStats, ListScope};
 use crate::config::DatabaseConfig;
 
 /// How many messages may wait for one worker; past this, list actors wait to send.
@@ -55,9 +55,9 @@ pub enum WorkerMessage {
     },
     /// Store a change.
     Write(Write),
-    /// Names of one owner's lists (or of the lists of nobody).
+    /// Names of the lists in a scope.
     ListNames {
-        owner: Option<i64>,
+        scope: ListScope,
         after: String,
         limit: usize,
         respond_to: oneshot::Sender<Result<Vec<ListName>, StorageError>>,
@@ -189,12 +189,12 @@ impl WorkerActor {
                 let _ = respond_to.send(self.with_storage(|storage| storage.load(&list)));
             }
             WorkerMessage::ListNames {
-                owner,
+                scope,
                 after,
                 limit,
                 respond_to,
             } => {
-                let names = self.with_storage(|storage| storage.list_names(owner, &after, limit));
+                let names = self.with_storage(|storage| storage.list_names(scope, &after, limit));
                 let _ = respond_to.send(names);
             }
             WorkerMessage::Version { list, respond_to } => {

@@ -10,7 +10,9 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{ConnectInfo, FromRequestParts, Query, RawPathParams, Request, State};
+use axum::extract::{
+    ConnectInfo, FromRequestParts, MatchedPath, Query, RawPathParams, Request, State,
+};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
@@ -290,7 +292,10 @@ impl FromRequestParts<AppState> for ListTarget {
             (Some((_, secret)), _) => by_link(state, secret).await?,
             (None, Some((_, name))) => {
                 let caller = Caller::from_request_parts(parts, state).await?;
-                let mut target = by_name(state, &caller, name).await?;
+                let mut target = match is_dump(parts) {
+                    true => by_name_for_dump(state, &caller, name).await?,
+                    false => by_name(state, &caller, name).await?,
+                };
                 target.base = format!("/lists/{}", encode_path_segment(name));
                 target
             }
@@ -322,6 +327,50 @@ async fn by_link(state: &AppState, secret: &str) -> Result<ListTarget, ApiError>
         role,
         base: format!("/s/{}", encode_path_segment(secret)),
         caller: None,
+    })
+}
+
+/// Whether the request is an export or import of one list (`/lists/{list}/dump`).
+fn is_dump(parts: &Parts) -> bool {
+    let route = parts.extensions.get::<MatchedPath>();
+    route.is_some_and(|route| route.as_str() == "/lists/{list}/dump")
+}
+
+/// `LIST` or `OWNER:LIST` for an export or import: an admin may move any user's list (so a
+/// whole server moves with its owners, PRODUCT.md "Operations"); anyone else has their usual
+/// rights. This route, and only this one, widens what an admin reaches.
+async fn by_name_for_dump(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+) -> Result<ListTarget, ApiError> {
+    let (Caller::User { principal }, Some((owner, list))) = (caller, name.split_once(':')) else {
+        return by_name(state, caller, name).await;
+    };
+    if !principal.admin {
+        return by_name(state, caller, name).await;
+    }
+    UserName::parse(owner)
+        .map_err(|error| ApiError::bad_parameter("invalid_list_name", error.to_string()))?;
+    let list = ListName::parse(list)?;
+    let key = state
+        .accounts
+        .owned_key(owner, &list)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                axum::http::StatusCode::NOT_FOUND,
+                "user_not_found",
+                format!(
+                    "no user {owner:?} here; create the account (`todo user add {owner}`) first"
+                ),
+            )
+        })?;
+    Ok(ListTarget {
+        key,
+        role: None,
+        base: String::new(),
+        caller: Some(principal.clone()),
     })
 }
 

@@ -234,7 +234,7 @@ impl DumpBody {
         let invalid = |message: String| {
             ApiError::new(axum::http::StatusCode::BAD_REQUEST, "invalid_dump", message)
         };
-        let next_id = EntryId::new(self.next_id)
+        let next_id = EntryId::counter(self.next_id)
             .ok_or_else(|| invalid(format!("next_id {} is out of range", self.next_id)))?;
         let mut entries = Vec::with_capacity(self.entries.len());
         for body in self.entries {

@@ -1,5 +1,7 @@
 //! The JSON API: one async fn per route.
 
+use std::collections::HashMap;
+
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -8,6 +10,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+use crate::database::ListScope;
 use crate::list::{Changes, Date, NewEntry};
 use crate::lists::{Command, Created, EntriesQuery};
 
@@ -31,6 +34,10 @@ pub struct ListsParams {
     /// Most names to return, 1 to 1,000; 100 when absent.
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
+    /// Admins only: every list on the server as `OWNER:LIST`, in storage order, also those
+    /// holding no entries whose id counter has moved (what `todo export --all` moves); `next`
+    /// is then a position in storage, to pass back as `after`.
+    all: Option<bool>,
 }
 
 /// Query of `GET /lists/{list}/entries`: nothing, `date`, or `from` and `to`.
@@ -64,11 +71,18 @@ pub async fn list_lists(
         ));
     }
     let after = params.after.unwrap_or_default();
-    let owner = caller.user().ok().map(|principal| principal.id);
+    if params.all == Some(true) {
+        caller.require_admin()?;
+        return every_list(&state, &after, limit).await.map(Json);
+    }
+    let scope = match caller.user() {
+        Ok(principal) => ListScope::Owner(principal.id),
+        Err(_) => ListScope::Ownerless,
+    };
     let names = state
         .cache
         .database()
-        .list_names(owner, &after, limit + 1)
+        .list_names(scope, &after, limit + 1)
         .await?;
     let mut lists: Vec<String> = names.into_iter().map(|name| name.to_string()).collect();
     if let Ok(principal) = caller.user() {
@@ -83,6 +97,39 @@ pub async fn list_lists(
         lists[limit - 1].clone()
     });
     Ok(Json(ListsBody { lists, next }))
+}
+
+/// A page of every list in storage, named `OWNER:LIST` (or `LIST` for one without an owner).
+async fn every_list(state: &AppState, after: &str, limit: usize) -> Result<ListsBody, ApiError> {
+    let mut keys = state
+        .cache
+        .database()
+        .list_names(ListScope::Everything, after, limit + 1)
+        .await?;
+    let next = (keys.len() > limit).then(|| {
+        keys.truncate(limit);
+        keys[limit - 1].to_string()
+    });
+    let users: HashMap<String, String> = match keys.iter().any(|key| key.as_str().contains(':')) {
+        true => state.accounts.users().await?,
+        false => Vec::new(),
+    }
+    .into_iter()
+    .map(|user| (user.id.to_string(), user.name.to_string()))
+    .collect();
+    let mut lists = Vec::with_capacity(keys.len());
+    for key in keys {
+        let Some((owner_id, list)) = key.as_str().split_once(':') else {
+            lists.push(key.to_string());
+            continue;
+        };
+        match users.get(owner_id) {
+            Some(owner) => lists.push(format!("{owner}:{list}")),
+            // A user removed between the two reads takes their lists with them.
+            None => tracing::warn!(list = key.as_str(), "a list whose owner is gone"),
+        }
+    }
+    Ok(ListsBody { lists, next })
 }
 
 /// Reads a list's entries: all of them, one day's, or a range of days.

@@ -772,3 +772,84 @@ async fn a_removed_user_s_lists_and_share_links_go_with_them() {
     let gone = app.client.get(&todos).send().await.unwrap();
     assert_error(gone, StatusCode::NOT_FOUND, "list_not_found").await;
 }
+
+#[tokio::test]
+async fn an_admin_exports_and_imports_every_list_with_its_owner_and_nobody_else_may() {
+    let (app, tokens) = shared_list().await;
+    let (alice, bob) = (&tokens[0].1, &tokens[1].1);
+    post_as(
+        &app,
+        bob,
+        "/lists/home/entries",
+        json!({"date": "2026-12-03", "title": "bob's"}),
+    )
+    .await;
+    post_as(
+        &app,
+        bob,
+        "/lists/emptied/entries",
+        json!({"date": "2026-12-03", "title": "x"}),
+    )
+    .await;
+    let emptied = send_as(&app, bob, Method::DELETE, "/lists/emptied", None).await;
+    assert_eq!(emptied.status(), StatusCode::NO_CONTENT);
+
+    let refused = send_as(&app, bob, Method::GET, "/lists?all=true", None).await;
+    assert_error(refused, StatusCode::FORBIDDEN, "admin_required").await;
+    let all = send_as(&app, alice, Method::GET, "/lists?all=true", None).await;
+    let all: Value = all.json().await.unwrap();
+    assert_eq!(
+        all["lists"],
+        json!(["alice:work", "bob:emptied", "bob:home"]),
+        "every list with its owner, also an emptied one whose counter moved: {all}"
+    );
+    let page = send_as(&app, alice, Method::GET, "/lists?all=true&limit=2", None).await;
+    let page: Value = page.json().await.unwrap();
+    let rest = format!("/lists?all=true&after={}", page["next"].as_str().unwrap());
+    let rest: Value = send_as(&app, alice, Method::GET, &rest, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rest["lists"], json!(["bob:home"]), "{page} then {rest}");
+
+    let dump = send_as(&app, alice, Method::GET, "/lists/bob:home/dump", None).await;
+    let dump: Value = dump.json().await.unwrap();
+    assert_eq!(dump["entries"][0]["title"], "bob's");
+    let counter = send_as(&app, alice, Method::GET, "/lists/bob:emptied/dump", None).await;
+    assert_eq!(counter.json::<Value>().await.unwrap()["next_id"], 2);
+    // The admin's reach is the dump route alone.
+    let entries = send_as(&app, alice, Method::GET, "/lists/bob:home/entries", None).await;
+    assert_error(entries, StatusCode::NOT_FOUND, "list_not_found").await;
+    let by_bob = send_as(&app, bob, Method::GET, "/lists/carol:home/dump", None).await;
+    assert_error(by_bob, StatusCode::NOT_FOUND, "list_not_found").await;
+
+    let put = |path: &'static str| send_as(&app, alice, Method::PUT, path, Some(dump.clone()));
+    let moved = put("/lists/bob:copy/dump").await;
+    assert_eq!(moved.status(), StatusCode::OK);
+    let seen = send_as(&app, bob, Method::GET, "/lists/copy/entries", None).await;
+    assert_eq!(
+        seen.json::<Value>().await.unwrap(),
+        dump["entries"],
+        "bob owns the import"
+    );
+    let nobody = put("/lists/erin:copy/dump").await;
+    assert_error(nobody, StatusCode::NOT_FOUND, "user_not_found").await;
+    let by_member = send_as(
+        &app,
+        token_of(&tokens, "carol"),
+        Method::PUT,
+        "/lists/bob:new/dump",
+        Some(dump.clone()),
+    )
+    .await;
+    assert_error(by_member, StatusCode::NOT_FOUND, "list_not_found").await;
+}
+
+fn token_of<'a>(tokens: &'a [(String, String)], user: &str) -> &'a str {
+    let (_, token) = tokens
+        .iter()
+        .find(|(name, _)| name == user)
+        .expect("a user of shared_list");
+    token
+}

@@ -142,3 +142,21 @@ async fn a_list_of_thousands_of_long_entries_moves_in_one_import() {
     assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
     from.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_list_that_used_every_id_moves_loads_after_a_restart_and_hands_out_no_more() {
+    let app = spawn_app().await;
+    let last = i64::MAX as u64 - 1;
+    let entry = json!({"id": last, "date": "2026-12-03", "title": "the last", "done": false});
+    let dump = json!({"next_id": last + 1, "version": 0, "entries": [entry]});
+    let imported = put_dump(&app, "full", &dump).await;
+    assert_eq!(imported.status(), StatusCode::OK);
+    let more = json!({"date": "2026-12-03", "title": "one more"});
+    let refused = app.post_json("/lists/full/entries", &more).await;
+    assert_error(refused, StatusCode::CONFLICT, "ids_exhausted").await;
+    let app = app.restart().await;
+    let exported = app.get_json("/lists/full/dump").await;
+    assert_eq!(exported["next_id"], last + 1, "{exported}");
+    assert_eq!(exported["entries"], dump["entries"]);
+    app.shutdown().await;
+}

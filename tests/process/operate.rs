@@ -385,3 +385,130 @@ async fn export_and_import_move_lists_from_sqlite_to_postgresql_and_back() {
         .unwrap();
     assert_eq!(added["id"], 4, "the id counter came along: no id is reused");
 }
+
+/// Makes `name` on the storage in `data_dir` (the first one is an admin).
+fn add_user(data_dir: &Path, name: &str) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_todo"))
+        .args(["user", "add", name, "--password-stdin", "--data-dir"])
+        .arg(data_dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("todo user add runs");
+    use std::io::Write;
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{name}-password").unwrap();
+    drop(stdin);
+    assert!(child.wait().unwrap().success(), "todo user add {name}");
+}
+
+/// A session token of `user` on the server at `url`.
+async fn login(url: &str, user: &str) -> String {
+    let body = serde_json::json!({"user": user, "password": format!("{user}-password")});
+    let answer = client()
+        .post(format!("{url}/auth/login"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let answer: serde_json::Value = answer.json().await.unwrap();
+    answer["token"].as_str().expect("logged in").to_owned()
+}
+
+/// `method path` with `token`'s rights; the status and the JSON answer (null when none).
+async fn call(
+    url: &str,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut request = client()
+        .request(method, format!("{url}{path}"))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let answer = request.send().await.unwrap();
+    let status = answer.status().as_u16();
+    (
+        status,
+        answer.json().await.unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn an_admins_export_moves_every_list_with_its_owner_to_another_server() {
+    use reqwest::Method;
+    let dir = tempfile::tempdir().unwrap();
+    let (old_dir, new_dir) = (dir.path().join("old"), dir.path().join("new"));
+    for data_dir in [&old_dir, &new_dir] {
+        add_user(data_dir, "alice");
+        add_user(data_dir, "bob");
+    }
+    let old = Server::start(&old_dir, &[]);
+    let (alice, bob) = (login(&old.url, "alice").await, login(&old.url, "bob").await);
+    let entry = |title: &str| Some(serde_json::json!({"date": "2026-12-03", "title": title}));
+    for (token, list, title) in [
+        (&alice, "work", "alice's"),
+        (&bob, "work", "bob's"),
+        (&bob, "gone", "soon emptied"),
+    ] {
+        let (status, _) = call(
+            &old.url,
+            token,
+            Method::POST,
+            &format!("/lists/{list}/entries"),
+            entry(title),
+        )
+        .await;
+        assert_eq!(status, 201);
+    }
+    assert_eq!(
+        call(&old.url, &bob, Method::DELETE, "/lists/gone", None)
+            .await
+            .0,
+        204
+    );
+
+    let refused = todo(&["export", "--all", "--server", &old.url, "--token", &bob]);
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("admin"), "{}", stderr(&refused));
+    let export = todo(&["export", "--all", "--server", &old.url, "--token", &alice]);
+    assert!(export.status.success(), "{}", stderr(&export));
+    let text = String::from_utf8(export.stdout).unwrap();
+    assert!(
+        text.contains(r#"{"type":"list","owner":"bob","list":"gone","next_id":2"#),
+        "{text}"
+    );
+    let file = dir.path().join("everything.jsonl");
+    std::fs::write(&file, &text).unwrap();
+
+    let new = Server::start(&new_dir, &[]);
+    let alice_new = login(&new.url, "alice").await;
+    let file_arg = file.to_str().unwrap();
+    let import = todo(&[
+        "import", file_arg, "--server", &new.url, "--token", &alice_new,
+    ]);
+    assert!(import.status.success(), "{}", stderr(&import));
+    let report = String::from_utf8_lossy(&import.stdout);
+    assert!(report.contains("bob:work: imported 1 entries"), "{report}");
+    let bob_new = login(&new.url, "bob").await;
+    for (token, owner) in [(&alice_new, "alice"), (&bob_new, "bob")] {
+        let (_, entries) = call(&new.url, token, Method::GET, "/lists/work/entries", None).await;
+        assert_eq!(
+            entries[0]["title"],
+            format!("{owner}'s"),
+            "{owner}'s own list: {entries}"
+        );
+    }
+    let (_, added) = call(
+        &new.url,
+        &bob_new,
+        Method::POST,
+        "/lists/gone/entries",
+        entry("again"),
+    )
+    .await;
+    assert_eq!(added["id"], 2, "the emptied list's counter came along");
+}
