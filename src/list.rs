@@ -9,6 +9,9 @@ use std::fmt;
 use std::ops::RangeInclusive;
 use std::str::FromStr;
 
+use unicode_normalization::UnicodeNormalization;
+use unicode_security::MixedScript;
+
 /// Longest list name, in characters.
 pub const MAX_LIST_NAME_CHARS: usize = 128;
 /// Longest entry title, in characters.
@@ -20,6 +23,11 @@ pub enum ValidationError {
     /// The list name is empty, too long, or holds a character outside the allowed set.
     #[error("invalid list name: {0}")]
     ListName(String),
+    /// The list name mixes scripts (Latin with Cyrillic, say), so it could pass for another.
+    #[error(
+        "invalid list name {0:?}: it mixes letters of different scripts, so it could be mistaken for another name"
+    )]
+    MixedScripts(String),
     /// The title is empty, too long, or holds a control character.
     #[error("invalid title: {0}")]
     Title(String),
@@ -39,14 +47,30 @@ pub enum ValidationError {
 pub struct ListName(String);
 
 impl ListName {
-    /// Validates `name` as a list name.
+    /// The rules of a list name's characters and length.
+    const RULES: NameRules = NameRules {
+        max_chars: MAX_LIST_NAME_CHARS,
+        is_allowed: is_list_name_char,
+        allowed: "letters, digits, spaces and -_.@+",
+    };
+
+    /// Validates `name` as a list name, in its canonical form (`NameRules::canonical`): the
+    /// NFC and NFD spellings of `café` are one list, and a name mixing scripts is refused.
     pub fn parse(name: &str) -> Result<ListName, ValidationError> {
-        let rules = NameRules {
-            max_chars: MAX_LIST_NAME_CHARS,
-            is_allowed: is_list_name_char,
-            allowed: "letters, digits, spaces and -_.@+",
-        };
-        rules.check(name).map_err(ValidationError::ListName)?;
+        let name = NameRules::canonical(name);
+        Self::RULES
+            .check(&name)
+            .map_err(ValidationError::ListName)?;
+        if !NameRules::single_script(&name) {
+            return Err(ValidationError::MixedScripts(name));
+        }
+        Ok(ListName(name))
+    }
+
+    /// A name read back from storage, under the rules it was first written with: names
+    /// stored before normalisation and the script rule stay readable.
+    pub fn stored(name: &str) -> Result<ListName, ValidationError> {
+        Self::RULES.check(name).map_err(ValidationError::ListName)?;
         Ok(ListName(name.to_owned()))
     }
 
@@ -86,6 +110,19 @@ pub struct NameRules {
 }
 
 impl NameRules {
+    /// A name as typed, in Unicode's composed form (NFC), so that one name typed on two
+    /// keyboards is one name.
+    pub fn canonical(name: &str) -> String {
+        name.nfc().collect()
+    }
+
+    /// Whether the letters of `name` all belong to one script, as Unicode's security
+    /// mechanisms (UTS #39) define it: digits and punctuation go with any script, and Japanese
+    /// may mix Han and kana; `bob` with a Cyrillic `о` is refused.
+    pub fn single_script(name: &str) -> bool {
+        name.is_single_script()
+    }
+
     /// Why `name` breaks the rules, if it does.
     pub fn check(&self, name: &str) -> Result<(), String> {
         let n_chars = name.chars().count();
@@ -641,6 +678,31 @@ mod tests {
         ] {
             check(ListName::parse, input, ok);
         }
+    }
+
+    #[test]
+    fn a_name_typed_two_ways_is_one_name_and_look_alikes_are_refused() {
+        let composed = ListName::parse("caf\u{e9}").unwrap();
+        let decomposed = ListName::parse("cafe\u{301}").unwrap();
+        assert_eq!(composed, decomposed);
+        assert_eq!(decomposed.as_str(), "caf\u{e9}");
+        assert_eq!(
+            ListName::parse("b\u{43e}b"),
+            Err(ValidationError::MixedScripts("b\u{43e}b".into())),
+            "a Cyrillic o among Latin letters"
+        );
+        for name in [
+            "\u{43c}\u{43e}\u{439} 2",
+            "東京のリスト",
+            "ελληνικά-1",
+            "bob 2026",
+        ] {
+            assert!(ListName::parse(name).is_ok(), "{name}");
+        }
+        assert!(
+            ListName::stored("b\u{43e}b").is_ok(),
+            "stored names stay readable"
+        );
     }
 
     #[test]

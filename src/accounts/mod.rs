@@ -31,15 +31,20 @@ pub const MAX_USER_NAME_CHARS: usize = 64;
 pub struct UserName(String);
 
 impl UserName {
-    /// Validates `name` as a user name.
+    /// Validates `name` as a user name, in its canonical form, as list names are
+    /// (`ListName::parse`): NFC, and letters of one script.
     pub fn parse(name: &str) -> Result<UserName, AccountError> {
         let rules = NameRules {
             max_chars: MAX_USER_NAME_CHARS,
             is_allowed: |c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | '+'),
             allowed: "letters, digits and -_.@+",
         };
-        rules.check(name).map_err(AccountError::InvalidName)?;
-        Ok(UserName(name.to_owned()))
+        let name = NameRules::canonical(name);
+        rules.check(&name).map_err(AccountError::InvalidName)?;
+        if !NameRules::single_script(&name) {
+            return Err(AccountError::MixedScripts(name));
+        }
+        Ok(UserName(name))
     }
 
     /// The name as text.
@@ -105,6 +110,11 @@ pub enum AccountError {
     /// A user name breaks the rules.
     #[error("invalid user name: {0}")]
     InvalidName(String),
+    /// A user name mixes scripts, so it could pass for another user's.
+    #[error(
+        "invalid user name {0:?}: it mixes letters of different scripts, so it could be mistaken for another name"
+    )]
+    MixedScripts(String),
     /// A password breaks the rules.
     #[error("invalid password: {0}")]
     InvalidPassword(String),

@@ -142,14 +142,14 @@ pub fn bare_list_name(scope: ListScope, key: &str) -> Result<ListName, StorageEr
         ListScope::Ownerless => String::new(),
         ListScope::Everything => {
             let bare = key.split_once(':').map_or(key, |(_, name)| name);
-            ListName::parse(bare).map_err(corrupt)?;
+            ListName::stored(bare).map_err(corrupt)?;
             return Ok(ListName::stored_key(key));
         }
     };
     let bare = key
         .strip_prefix(prefix.as_str())
         .ok_or_else(|| corrupt(format!("list {key:?} outside its owner's keys")))?;
-    ListName::parse(bare).map_err(corrupt)
+    ListName::stored(bare).map_err(corrupt)
 }
 
 /// A statement with PostgreSQL's placeholders (`$1` for `?1`); no statement here has a `?`

@@ -267,6 +267,7 @@ impl ListTarget {
 
 /// `?list=` of the book's routes.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParam {
     /// The list: 1 to 128 letters, digits, spaces or `-_.@+`; `OWNER:LIST` for a list shared
     /// with the caller.

@@ -19,6 +19,7 @@ use super::{AppState, idempotency_key};
 
 /// Query of the book's routes.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct BookParams {
     /// The date, as `YYYY-MM-DD`.
     #[param(format = Date)]

@@ -126,13 +126,16 @@ impl IntoResponse for ApiError {
 
 impl From<ValidationError> for ApiError {
     fn from(error: ValidationError) -> ApiError {
-        let code = match error {
-            ValidationError::ListName(_) => "invalid_list_name",
-            ValidationError::Title(_) => "invalid_title",
-            ValidationError::Date(_) => "invalid_date",
-            ValidationError::EntryId(_) => "invalid_id",
+        // 400 for what the OpenAPI document's patterns refuse; 422 for a well-formed value
+        // refused by a rule no pattern can state.
+        let (status, code) = match error {
+            ValidationError::ListName(_) => (StatusCode::BAD_REQUEST, "invalid_list_name"),
+            ValidationError::MixedScripts(_) => (StatusCode::UNPROCESSABLE_ENTITY, "mixed_scripts"),
+            ValidationError::Title(_) => (StatusCode::BAD_REQUEST, "invalid_title"),
+            ValidationError::Date(_) => (StatusCode::BAD_REQUEST, "invalid_date"),
+            ValidationError::EntryId(_) => (StatusCode::BAD_REQUEST, "invalid_id"),
         };
-        ApiError::new(StatusCode::BAD_REQUEST, code, error.to_string())
+        ApiError::new(status, code, error.to_string())
     }
 }
 
@@ -192,6 +195,9 @@ impl From<AccountError> for ApiError {
             AccountError::Storage(cause) => ApiError::from(cause),
             AccountError::InvalidName(_) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_user_name", message)
+            }
+            AccountError::MixedScripts(_) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "mixed_scripts", message)
             }
             AccountError::InvalidPassword(_) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_password", message)

@@ -28,6 +28,7 @@ const DEFAULT_LISTS_PAGE: usize = 100;
 
 /// Query of `GET /lists`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListsParams {
     /// Return names after this one.
     after: Option<String>,
@@ -42,6 +43,7 @@ pub struct ListsParams {
 
 /// Query of `GET /lists/{list}/entries`: nothing, `date`, or `from` and `to`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EntriesParams {
     /// Only entries on this date (`YYYY-MM-DD`).
     #[param(format = Date)]

@@ -387,6 +387,7 @@ impl Connection {
 
 /// Query flags of the write routes.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WriteParams {
     /// `true` makes the write a cast: 202 once queued, not yet stored; a crash may lose it.
     #[serde(rename = "async")]
