@@ -39,7 +39,8 @@ pub enum ValidationError {
     EntryId(String),
 }
 
-/// The name of a list: 1 to 128 Unicode letters, digits, spaces, or `-_.@+`, and not `.` or `..`.
+/// The name of a list: 1 to 128 characters, none of `REFUSED_IN_NAMES`, not dots alone, in NFC
+/// and of one script.
 ///
 /// Names are keys in storage, never file paths; the rules still refuse anything path-like so that
 /// no later change can turn one into a path by accident.
@@ -51,7 +52,7 @@ impl ListName {
     const RULES: NameRules = NameRules {
         max_chars: MAX_LIST_NAME_CHARS,
         is_allowed: is_list_name_char,
-        allowed: "letters, digits, spaces and -_.@+",
+        allowed: NAME_CHARACTERS,
     };
 
     /// Validates `name` as a list name, in its canonical form (`NameRules::canonical`): the
@@ -142,8 +143,41 @@ impl NameRules {
     }
 }
 
-fn is_list_name_char(c: char) -> bool {
-    c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.' | '@' | '+')
+/// Characters no name may hold, as inclusive ranges: control characters; ASCII punctuation
+/// but `-_.@+` (so a name needs no quoting in a URL path or a shell, and `:` is free to join
+/// `OWNER:LIST`); spaces other than the plain space, and invisible formatting (zero-width and
+/// bidirectional controls, soft hyphens), which would let two names look alike. Letters,
+/// digits, marks, symbols and emoji of every script are welcome. One table, read by the rules
+/// here and by the OpenAPI document's patterns, so that both always say the same.
+pub const REFUSED_IN_NAMES: &[(char, char)] = &[
+    ('\0', '\x1f'),
+    ('!', '*'),
+    (',', ','),
+    ('/', '/'),
+    (':', '?'),
+    ('[', '^'),
+    ('`', '`'),
+    ('{', '\u{9f}'),
+    ('\u{a0}', '\u{a0}'),
+    ('\u{ad}', '\u{ad}'),
+    ('\u{61c}', '\u{61c}'),
+    ('\u{1680}', '\u{1680}'),
+    ('\u{180e}', '\u{180e}'),
+    ('\u{2000}', '\u{200f}'),
+    ('\u{2028}', '\u{202f}'),
+    ('\u{205f}', '\u{206f}'),
+    ('\u{3000}', '\u{3000}'),
+    ('\u{feff}', '\u{feff}'),
+];
+
+/// What the name rules allow, for their error messages.
+pub const NAME_CHARACTERS: &str = "letters, digits, symbols, spaces and -_.@+ (no other ASCII punctuation, no invisible characters)";
+
+/// Whether `c` may appear in a list name.
+pub fn is_list_name_char(c: char) -> bool {
+    !REFUSED_IN_NAMES
+        .iter()
+        .any(|(first, last)| (*first..=*last).contains(&c))
 }
 
 impl fmt::Display for ListName {
@@ -213,6 +247,11 @@ impl fmt::Display for Title {
 pub struct Date(chrono::NaiveDate);
 
 impl Date {
+    /// Before every date: the open start of a range of dates.
+    pub const EARLIEST: Date = Date(chrono::NaiveDate::MIN);
+    /// After every date: the open end of a range of dates.
+    pub const LATEST: Date = Date(chrono::NaiveDate::MAX);
+
     /// Parses `YYYY-MM-DD`, refusing dates that do not exist (`2018-02-30`) and loose forms (`2018-1-5`).
     pub fn parse(text: &str) -> Result<Date, ValidationError> {
         let bytes = text.as_bytes();

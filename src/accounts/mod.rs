@@ -14,7 +14,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::database::StorageError;
-use crate::list::NameRules;
+use crate::list::{NameRules, is_list_name_char};
 
 pub use limiter::LoginLimiter;
 pub use secret::{check_password, hash_password, secret_hash};
@@ -24,7 +24,7 @@ pub use store::{LinkRow, TokenRow, UserRow};
 /// Most characters in a user name.
 pub const MAX_USER_NAME_CHARS: usize = 64;
 
-/// A user's name: 1 to 64 letters, digits or `-_.@+`. No `:`, which separates an owner from a
+/// A user's name: 1 to 64 characters of a list name but spaces. No `:`, which separates an owner from a
 /// list name in `OWNER:LIST`, and no space, so a name is one word on the command line.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
@@ -36,8 +36,8 @@ impl UserName {
     pub fn parse(name: &str) -> Result<UserName, AccountError> {
         let rules = NameRules {
             max_chars: MAX_USER_NAME_CHARS,
-            is_allowed: |c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | '+'),
-            allowed: "letters, digits and -_.@+",
+            is_allowed: |c| c != ' ' && is_list_name_char(c),
+            allowed: "the characters of a list name but spaces",
         };
         let name = NameRules::canonical(name);
         rules.check(&name).map_err(AccountError::InvalidName)?;

@@ -18,8 +18,9 @@ use super::AccountError;
 pub const TOKEN_PREFIX: &str = "todo_";
 /// Fewest characters in a password.
 pub const MIN_PASSWORD_CHARS: usize = 8;
-/// Most bytes in a password; Argon2 hashes anything, but a megabyte "password" is an attack.
-pub const MAX_PASSWORD_BYTES: usize = 1024;
+/// Most characters in a password (at most 4 KiB); Argon2 hashes anything, but a megabyte
+/// "password" is an attack.
+pub const MAX_PASSWORD_CHARS: usize = 1024;
 
 /// Checks a new password against the length rules.
 pub fn check_password(password: &str) -> Result<(), AccountError> {
@@ -28,9 +29,9 @@ pub fn check_password(password: &str) -> Result<(), AccountError> {
             "must be at least {MIN_PASSWORD_CHARS} characters"
         )));
     }
-    if password.len() > MAX_PASSWORD_BYTES {
+    if password.chars().count() > MAX_PASSWORD_CHARS {
         return Err(AccountError::InvalidPassword(format!(
-            "must be at most {MAX_PASSWORD_BYTES} bytes"
+            "must be at most {MAX_PASSWORD_CHARS} characters"
         )));
     }
     Ok(())
@@ -129,6 +130,6 @@ mod tests {
     fn short_and_huge_passwords_are_refused() {
         assert!(check_password("seven77").is_err());
         assert!(check_password("eight888").is_ok());
-        assert!(check_password(&"x".repeat(MAX_PASSWORD_BYTES + 1)).is_err());
+        assert!(check_password(&"x".repeat(MAX_PASSWORD_CHARS + 1)).is_err());
     }
 }

@@ -326,7 +326,13 @@ fn future_time(text: &str) -> Result<i64, ApiError> {
         .map_err(|_| invalid("expires_at must be an RFC 3339 time such as 2027-01-31T00:00:00Z"))?
         .timestamp();
     if time <= crate::accounts::now() {
-        return Err(invalid("expires_at must be in the future"));
+        // Well-formed, but already past: 422, a rule the OpenAPI document cannot state.
+        let message = "expires_at must be in the future";
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_expiry",
+            message,
+        ));
     }
     Ok(time)
 }

@@ -19,7 +19,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use crate::accounts::{Principal, Resolved, Role, UserName};
+use crate::accounts::{AccountError, Principal, Resolved, Role, UserName};
 use crate::list::{EntryId, ListName};
 
 use super::error::ApiError;
@@ -271,7 +271,7 @@ impl ListTarget {
 pub struct ListParam {
     /// The list: 1 to 128 letters, digits, spaces or `-_.@+`; `OWNER:LIST` for a list shared
     /// with the caller.
-    #[param(max_length = 193)]
+    #[param(required = true)]
     list: Option<String>,
 }
 
@@ -351,20 +351,17 @@ async fn by_name_for_dump(
     if !principal.admin {
         return by_name(state, caller, name).await;
     }
-    UserName::parse(owner)
-        .map_err(|error| ApiError::bad_parameter("invalid_list_name", error.to_string()))?;
+    let owner = owner_name(owner)?;
     let list = ListName::parse(list)?;
     let key = state
         .accounts
-        .owned_key(owner, &list)
+        .owned_key(owner.as_str(), &list)
         .await?
         .ok_or_else(|| {
             ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,
                 "user_not_found",
-                format!(
-                    "no user {owner:?} here; create the account (`todo user add {owner}`) first"
-                ),
+                format!("no user {owner} here; create the account (`todo user add {owner}`) first"),
             )
         })?;
     Ok(ListTarget {
@@ -375,14 +372,19 @@ async fn by_name_for_dump(
     })
 }
 
+/// The `OWNER` of `OWNER:LIST`: a bad name is a bad list name (400), a name mixing scripts
+/// a 422, as for list names.
+fn owner_name(owner: &str) -> Result<UserName, ApiError> {
+    UserName::parse(owner).map_err(|error| match error {
+        AccountError::MixedScripts(_) => ApiError::from(error),
+        _ => ApiError::bad_parameter("invalid_list_name", error.to_string()),
+    })
+}
+
 /// `LIST` or `OWNER:LIST` for `caller`.
 async fn by_name(state: &AppState, caller: &Caller, name: &str) -> Result<ListTarget, ApiError> {
     let (owner, list) = match name.split_once(':') {
-        Some((owner, list)) => {
-            let owner = UserName::parse(owner)
-                .map_err(|error| ApiError::bad_parameter("invalid_list_name", error.to_string()))?;
-            (Some(owner), ListName::parse(list)?)
-        }
+        Some((owner, list)) => (Some(owner_name(owner)?), ListName::parse(list)?),
         None => (None, ListName::parse(name)?),
     };
     let base = String::new();

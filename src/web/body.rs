@@ -11,9 +11,11 @@ use super::error::ApiError;
 
 /// An entry as the JSON API shows it.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct EntryBody {
     /// Assigned by the list; starts at 1, increases, never reused.
     #[schema(minimum = 1)]
+    #[serde(deserialize_with = "whole::positive")]
     pub id: u64,
     /// The day the entry is for.
     #[schema(format = Date, example = "2018-12-19")]
@@ -24,7 +26,11 @@ pub struct EntryBody {
     /// Whether it has been done.
     pub done: bool,
     /// A client-chosen position, if one was set.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole::optional"
+    )]
     pub order: Option<i64>,
 }
 
@@ -54,6 +60,7 @@ pub struct NewEntryBody {
     #[serde(default)]
     pub done: bool,
     /// A client-chosen position.
+    #[serde(default, deserialize_with = "whole::optional")]
     pub order: Option<i64>,
 }
 
@@ -82,6 +89,7 @@ pub struct EntryPatch {
     /// A new done flag.
     pub done: Option<bool>,
     /// A new position.
+    #[serde(default, deserialize_with = "whole::optional")]
     pub order: Option<i64>,
 }
 
@@ -152,6 +160,7 @@ pub struct NewTodoBody {
     #[serde(default)]
     pub completed: bool,
     /// A client-chosen position.
+    #[serde(default, deserialize_with = "whole::optional")]
     pub order: Option<i64>,
     /// The day it is for, as `YYYY-MM-DD`; today (UTC) when absent.
     #[schema(format = Date)]
@@ -184,6 +193,7 @@ pub struct TodoPatch {
     /// A new completed flag.
     pub completed: Option<bool>,
     /// A new position.
+    #[serde(default, deserialize_with = "whole::optional")]
     pub order: Option<i64>,
     /// A new date.
     #[schema(format = Date)]
@@ -209,6 +219,7 @@ impl TryFrom<TodoPatch> for Changes {
 pub struct DumpBody {
     /// The id the list hands out next; no entry's id may be at or above it.
     #[schema(minimum = 1)]
+    #[serde(deserialize_with = "whole::positive")]
     pub next_id: u64,
     /// The list's version where it was exported; an import ignores it.
     #[serde(default)]
@@ -234,6 +245,11 @@ impl DumpBody {
         let invalid = |message: String| {
             ApiError::new(axum::http::StatusCode::BAD_REQUEST, "invalid_dump", message)
         };
+        // Well-formed, but its parts disagree: a rule the OpenAPI document cannot state.
+        let inconsistent = |message: String| {
+            let status = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+            ApiError::new(status, "invalid_dump", message)
+        };
         let next_id = EntryId::counter(self.next_id)
             .ok_or_else(|| invalid(format!("next_id {} is out of range", self.next_id)))?;
         let mut entries = Vec::with_capacity(self.entries.len());
@@ -241,7 +257,7 @@ impl DumpBody {
             let id = EntryId::new(body.id)
                 .ok_or_else(|| invalid(format!("entry id {} is out of range", body.id)))?;
             if id >= next_id {
-                return Err(invalid(format!(
+                return Err(inconsistent(format!(
                     "entry id {id} is not below next_id {next_id}"
                 )));
             }
@@ -256,7 +272,10 @@ impl DumpBody {
         }
         entries.sort_by_key(|entry| entry.id);
         if let Some(pair) = entries.windows(2).find(|pair| pair[0].id == pair[1].id) {
-            return Err(invalid(format!("entry id {} appears twice", pair[0].id)));
+            return Err(inconsistent(format!(
+                "entry id {} appears twice",
+                pair[0].id
+            )));
         }
         Ok((entries, next_id))
     }
@@ -283,5 +302,44 @@ impl From<Imported> for ImportedBody {
                 unchanged: true,
             },
         }
+    }
+}
+
+/// Integers as JSON Schema counts them: `7.0` is the integer 7, as the OpenAPI document's
+/// `integer` fields promise (clients in languages without integers send such numbers).
+mod whole {
+    use serde::de::{Deserialize, Deserializer, Error};
+    use serde_json::Number;
+
+    /// 2^63: whole `f64`s below it in magnitude are exact `i64`s. -2^63 is refused too: it is
+    /// also what `-9223372036854775809`, one past the range, reads as.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+
+    fn integer<E: Error>(number: &Number) -> Result<i64, E> {
+        if let Some(value) = number.as_i64() {
+            return Ok(value);
+        }
+        match number.as_f64() {
+            Some(value) if value.fract() == 0.0 && value.abs() < LIMIT => Ok(value as i64),
+            _ => Err(E::custom(format!(
+                "{number} is not a whole number from -2^63 to 2^63-1"
+            ))),
+        }
+    }
+
+    /// An optional whole number.
+    pub fn optional<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+        let number = Option::<Number>::deserialize(deserializer)?;
+        number.as_ref().map(integer).transpose()
+    }
+
+    /// A whole number of at least 1.
+    pub fn positive<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+        let number = Number::deserialize(deserializer)?;
+        if let Some(value) = number.as_u64() {
+            return Ok(value);
+        }
+        let value = integer(&number)?;
+        u64::try_from(value).map_err(|_| D::Error::custom(format!("{number} is below 1")))
     }
 }

@@ -17,19 +17,28 @@ use super::auth::{ListParam, ListTarget};
 use super::error::{ApiError, ErrorBody};
 use super::{AppState, idempotency_key};
 
-/// Query of the book's routes.
+/// Query of the book's `add_entry`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct BookParams {
+pub struct AddParams {
     /// The date, as `YYYY-MM-DD`.
-    #[param(format = Date)]
+    #[param(format = Date, required = true)]
     date: Option<String>,
-    /// The title (only for `add_entry`): 1 to 1,000 characters, not all blank, no control characters or line and paragraph separators (U+2028, U+2029).
-    #[param(max_length = 1000)]
+    /// The title: 1 to 1,000 characters, not all blank, no control characters or line and paragraph separators (U+2028, U+2029).
+    #[param(required = true)]
     title: Option<String>,
     /// `true` makes `add_entry` a cast: 202 once queued, not yet stored.
     #[serde(rename = "async")]
     is_async: Option<bool>,
+}
+
+/// Query of the book's `entries`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DayParams {
+    /// The date, as `YYYY-MM-DD`.
+    #[param(format = Date, required = true)]
+    date: Option<String>,
 }
 
 fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, ApiError> {
@@ -42,13 +51,13 @@ fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, ApiErr
 }
 
 /// The book's `add_entry`: adds an entry and answers `OK`.
-#[utoipa::path(post, path = "/add_entry", params(ListParam, BookParams),
+#[utoipa::path(post, path = "/add_entry", operation_id = "book_add_entry", params(ListParam, AddParams),
     responses((status = 200, content_type = "text/plain", body = String, example = "OK"), (status = 202, content_type = "text/plain", body = String),
         (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn add_entry(
     State(state): State<AppState>,
     target: ListTarget,
-    params: Result<Query<BookParams>, QueryRejection>,
+    params: Result<Query<AddParams>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     let Query(params) = params?;
@@ -70,13 +79,13 @@ pub async fn add_entry(
 }
 
 /// The book's `entries`: one `DATE TITLE` line per entry on that date.
-#[utoipa::path(get, path = "/entries", params(ListParam, BookParams),
+#[utoipa::path(get, path = "/entries", operation_id = "book_entries", params(ListParam, DayParams),
     responses((status = 200, content_type = "text/plain", body = String, example = "2018-12-19 Dentist"),
         (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn entries(
     State(state): State<AppState>,
     target: ListTarget,
-    params: Result<Query<BookParams>, QueryRejection>,
+    params: Result<Query<DayParams>, QueryRejection>,
 ) -> Result<String, ApiError> {
     let Query(params) = params?;
     let date = Date::parse(required(&params.date, "date")?)?;

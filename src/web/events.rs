@@ -95,7 +95,12 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
         return Ok(None);
     };
     let text = value.to_str().unwrap_or_default();
-    text.parse::<u64>().map(Some).map_err(|_| {
+    // Versions are stored as signed 64-bit integers: none is above `i64::MAX`.
+    let version = text
+        .parse::<u64>()
+        .ok()
+        .filter(|v| i64::try_from(*v).is_ok());
+    version.map(Some).ok_or_else(|| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_last_event_id",

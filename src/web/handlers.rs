@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::database::ListScope;
-use crate::list::{Changes, Date, NewEntry};
+use crate::list::{Changes, Date, Entry, NewEntry};
 use crate::lists::{Command, Created, EntriesQuery};
 
 use super::auth::{Caller, EntryIdParam, ListTarget};
@@ -41,19 +41,21 @@ pub struct ListsParams {
     all: Option<bool>,
 }
 
-/// Query of `GET /lists/{list}/entries`: nothing, `date`, or `from` and `to`.
+/// Query of `GET /lists/{list}/entries`: every filter given applies.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EntriesParams {
     /// Only entries on this date (`YYYY-MM-DD`).
     #[param(format = Date)]
     date: Option<String>,
-    /// First date of a range; needs `to`.
+    /// Only entries on this date or later.
     #[param(format = Date)]
     from: Option<String>,
-    /// Last date of a range, included; needs `from`.
+    /// Only entries on this date or earlier (a `to` before `from` matches nothing).
     #[param(format = Date)]
     to: Option<String>,
+    /// Only done entries (`true`) or open ones (`false`).
+    done: Option<bool>,
 }
 
 /// Lists names of lists that hold entries, a page at a time.
@@ -142,24 +144,29 @@ pub async fn list_entries(
     target: ListTarget,
     params: Result<Query<EntriesParams>, QueryRejection>,
 ) -> Result<Json<Vec<EntryBody>>, ApiError> {
-    let query = entries_query(params?.0)?;
+    let params = params?.0;
+    let query = entries_query(&params)?;
     let entries = state.cache.entries(&target.key, query).await?;
-    Ok(Json(entries.iter().map(EntryBody::from).collect()))
+    let wanted = |entry: &&Entry| params.done.is_none_or(|done| entry.done == done);
+    Ok(Json(
+        entries.iter().filter(wanted).map(EntryBody::from).collect(),
+    ))
 }
 
-fn entries_query(params: EntriesParams) -> Result<EntriesQuery, ApiError> {
-    match (params.date, params.from, params.to) {
-        (None, None, None) => Ok(EntriesQuery::All),
-        (Some(date), None, None) => Ok(EntriesQuery::On(Date::parse(&date)?)),
-        (None, Some(from), Some(to)) => Ok(EntriesQuery::Between(
-            Date::parse(&from)?,
-            Date::parse(&to)?,
-        )),
-        _ => Err(ApiError::bad_parameter(
-            "invalid_parameter",
-            "give either date, or both from and to, or neither",
-        )),
-    }
+/// The dates `params` ask for: all, one, or a range (open at either end), their intersection
+/// when several are given.
+fn entries_query(params: &EntriesParams) -> Result<EntriesQuery, ApiError> {
+    let date = |text: &Option<String>| text.as_deref().map(Date::parse).transpose();
+    let (on, from, to) = (date(&params.date)?, date(&params.from)?, date(&params.to)?);
+    Ok(match (on, from, to) {
+        (None, None, None) => EntriesQuery::All,
+        (Some(on), None, None) => EntriesQuery::On(on),
+        (on, from, to) => {
+            let first = on.into_iter().chain(from).max().unwrap_or(Date::EARLIEST);
+            let last = on.into_iter().chain(to).min().unwrap_or(Date::LATEST);
+            EntriesQuery::Between(first, last)
+        }
+    })
 }
 
 /// Adds an entry. With `?async=true` it is a cast: 202 once queued, not yet stored.

@@ -400,10 +400,21 @@ impl WriteParams {
     }
 }
 
+/// A JSON object body as `T`. Only an object: serde would also fill a struct from an array
+/// of its fields in order, which no document of this API describes.
 fn json_body<T: serde::de::DeserializeOwned>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<T, ApiError> {
-    Ok(serde_json::from_slice(&body?)?)
+    let body = body?;
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        let message = "the body must be a JSON object";
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            message,
+        ));
+    }
+    Ok(serde_json::from_slice(&body)?)
 }
 
 /// The request's `Idempotency-Key`, if it has one.

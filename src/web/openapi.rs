@@ -8,6 +8,9 @@ use serde_json::{Value, json};
 use utoipa::Modify;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
+use crate::accounts::MAX_USER_NAME_CHARS;
+use crate::list::{EntryId, MAX_LIST_NAME_CHARS, REFUSED_IN_NAMES};
+
 use super::{accounts, body, book, calendar, error, events, handlers, todo_backend};
 
 /// The list routes a share link opens, after `/lists/{list}` and again after `/s/{secret}`.
@@ -143,6 +146,157 @@ fn add_share_link_routes(document: &mut Value) {
     }
 }
 
+/// The characters a name may not hold (`REFUSED_IN_NAMES`) as a regular expression's class
+/// body, in `\uXXXX` escapes that ECMAScript and Python read alike.
+fn refused_in_names() -> String {
+    let escape = |c: char| format!("\\u{:04x}", u32::from(c));
+    let ranges = REFUSED_IN_NAMES
+        .iter()
+        .map(|(first, last)| match first == last {
+            true => escape(*first),
+            false => format!("{}-{}", escape(*first), escape(*last)),
+        });
+    ranges.collect()
+}
+
+/// A list as a request names it: its own name (`ListName::parse`), or `OWNER:LIST`.
+fn list_schema() -> Value {
+    let refused = refused_in_names();
+    let own = format!(r"^(?!\.+$)[^{refused}]+$");
+    let shared = format!(r"^(?!\.+:)[^{refused} ]{{1,64}}:(?!\.+$)[^{refused}]{{1,128}}$");
+    json!({"anyOf": [
+        {"type": "string", "minLength": 1, "maxLength": MAX_LIST_NAME_CHARS, "pattern": own},
+        {"type": "string", "minLength": 3, "maxLength": MAX_LIST_NAME_CHARS + 65, "pattern": shared}
+    ]})
+}
+
+/// A user name (`UserName::parse`).
+fn user_schema() -> Value {
+    let pattern = format!(r"^(?!\.+$)[^{} ]+$", refused_in_names());
+    json!({"type": "string", "minLength": 1, "maxLength": MAX_USER_NAME_CHARS, "pattern": pattern})
+}
+
+/// A title: 1 to 1,000 characters, not all blank, no control characters and no line or
+/// paragraph separators (`Title::parse`).
+/// The blank characters are Rust's `char::is_whitespace`, spelled out: `\s` means other sets
+/// in ECMAScript and Python.
+const TITLE_PATTERN: &str = r"^(?![\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$)[^\u0000-\u001f\u007f-\u009f\u2028\u2029]+$";
+/// Statuses any route may answer before its handler runs: a query that is not UTF-8 (400),
+/// missing or bad credentials (401), a refused origin or host (403), a body too slow (408) or
+/// too large (413), a server at its limits (503).
+const EDGE_STATUSES: [&str; 6] = ["400", "401", "403", "408", "413", "503"];
+/// Statuses of every route about one list: a list the caller may not see (404), a name mixing
+/// scripts (422).
+const LIST_STATUSES: [&str; 2] = ["404", "422"];
+
+/// States on every parameter and body field what the server checks, so that a request the
+/// document calls valid is accepted and one it calls invalid is refused (schemathesis checks
+/// both ways in `.ci/run`).
+fn add_constraints(document: &mut Value) {
+    let (list, user) = (list_schema(), user_schema());
+    let entry_id =
+        json!({"type": "integer", "format": "int64", "minimum": 1, "maximum": EntryId::MAX.get()});
+    let title =
+        json!({"type": "string", "minLength": 1, "maxLength": 1000, "pattern": TITLE_PATTERN});
+    let row_id = json!({"type": "integer", "format": "int64", "minimum": 1, "maximum": i64::MAX});
+    let last_event_id =
+        json!({"type": "integer", "format": "int64", "minimum": 0, "maximum": i64::MAX});
+    let idempotency_key = json!({"type": "string", "pattern": "^[\\u0021-\\u007e]{1,255}$"});
+    for (path, item) in document["paths"].as_object_mut().into_iter().flatten() {
+        for operation in item
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|item| item.values_mut())
+        {
+            let parameters = operation
+                .get_mut("parameters")
+                .and_then(Value::as_array_mut);
+            for parameter in parameters.into_iter().flatten() {
+                let schema = match (parameter["name"].as_str(), parameter["in"].as_str()) {
+                    (Some("list"), _) => &list,
+                    (Some("user" | "name"), Some("path")) => &user,
+                    (Some("id"), Some("path"))
+                        if path.contains("/entries/") || path.contains("/todos/") =>
+                    {
+                        &entry_id
+                    }
+                    (Some("id"), Some("path")) => &row_id,
+                    (Some("title"), Some("query")) => &title,
+                    (Some("Last-Event-ID"), _) => &last_event_id,
+                    (Some("Idempotency-Key"), _) => &idempotency_key,
+                    _ => continue,
+                };
+                parameter["schema"] = schema.clone();
+            }
+            let about_a_list = path.contains("{list}")
+                || path.contains("{secret}")
+                || path.contains("{name}")
+                || path == "/add_entry"
+                || path == "/entries";
+            let list_statuses = LIST_STATUSES.iter().filter(|_| about_a_list);
+            // Sharing needs accounts: 409 `no_accounts` without them.
+            let sharing = path.contains("/members") || path.contains("/links");
+            let list_statuses = list_statuses.chain(["409"].iter().filter(|_| sharing));
+            // A new user's name mixing scripts, a token expiring in the past: 422.
+            let refusing = path == "/users" || path == "/tokens";
+            let list_statuses = list_statuses.chain(["422"].iter().filter(|_| refusing));
+            let responses = &mut operation["responses"];
+            for status in EDGE_STATUSES.iter().chain(list_statuses) {
+                if responses.get(status).is_none() {
+                    responses[status] = json!({
+                        "description": "refused at the edge; see the error's code",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+                    });
+                }
+            }
+        }
+    }
+    let events = &mut document["paths"]["/lists/{list}/events"]["get"]["responses"]["200"];
+    events["content"]["text/event-stream"]["schema"] = json!({
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"enum": ["snapshot", "added", "updated", "deleted", "cleared"]},
+            "id": {"type": "string", "pattern": "^[0-9]+$"},
+            "data": {"type": "string"}
+        }
+    });
+    let schemas = &mut document["components"]["schemas"];
+    for name in [
+        "NewEntryBody",
+        "EntryPatch",
+        "NewTodoBody",
+        "TodoPatch",
+        "EntryBody",
+    ] {
+        let field = &mut schemas[name]["properties"]["title"];
+        let nullable = field["type"].is_array();
+        *field = title.clone();
+        if nullable {
+            field["type"] = json!(["string", "null"]);
+        }
+    }
+    schemas["EntryBody"]["properties"]["id"] = entry_id.clone();
+    for name in [
+        "NewEntryBody",
+        "EntryPatch",
+        "NewTodoBody",
+        "TodoPatch",
+        "EntryBody",
+    ] {
+        let order = &mut schemas[name]["properties"]["order"];
+        order["minimum"] = json!(i64::MIN);
+        order["maximum"] = json!(i64::MAX);
+    }
+    schemas["DumpBody"]["properties"]["next_id"]["maximum"] = json!(EntryId::MAX.get() + 1);
+    schemas["NewUserBody"]["properties"]["name"] = user.clone();
+    schemas["NewUserBody"]["properties"]["password"] =
+        json!({"type": "string", "minLength": 8, "maxLength": 1024});
+    schemas["TokenRequestBody"]["properties"]["name"] = json!({"type": "string", "minLength": 1, "maxLength": 100, "pattern": r"^[^\x00-\x1f\x7f-\x9f]+$"});
+    schemas["TokenRequestBody"]["properties"]["expires_at"] =
+        json!({"type": ["string", "null"], "format": "date-time"});
+}
+
 /// The OpenAPI document, built once.
 pub fn document() -> serde_json::Value {
     static DOCUMENT: OnceLock<serde_json::Value> = OnceLock::new();
@@ -151,6 +305,7 @@ pub fn document() -> serde_json::Value {
             let mut document =
                 serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serializes");
             add_share_link_routes(&mut document);
+            add_constraints(&mut document);
             document
         })
         .clone()

@@ -84,35 +84,42 @@ async fn an_import_that_would_reuse_ids_or_is_malformed_stores_nothing() {
         "import_conflict",
     )
     .await;
-    for (dump, code) in [
+    let (bad, inconsistent) = (StatusCode::BAD_REQUEST, StatusCode::UNPROCESSABLE_ENTITY);
+    for (dump, status, code) in [
         (
             json!({"next_id": 2, "entries": [entry(2, "2026-12-03", "x")]}),
+            inconsistent,
             "invalid_dump",
         ),
         (
             json!({"next_id": 5, "entries": [entry(1, "2026-12-03", "x"), entry(1, "2026-12-04", "y")]}),
+            inconsistent,
             "invalid_dump",
         ),
-        (json!({"next_id": 0, "entries": []}), "invalid_dump"),
+        (json!({"next_id": 0, "entries": []}), bad, "invalid_dump"),
         (
             json!({"next_id": 5, "entries": [entry(0, "2026-12-03", "x")]}),
+            bad,
             "invalid_dump",
         ),
         (
             json!({"next_id": 5, "entries": [entry(1, "2026-02-30", "x")]}),
+            bad,
             "invalid_date",
         ),
         (
             json!({"next_id": 5, "entries": [entry(1, "2026-12-03", "  ")]}),
+            bad,
             "invalid_title",
         ),
         (
             json!({"next_id": 5, "entries": [], "extra": 1}),
+            bad,
             "invalid_json",
         ),
     ] {
         let answer = put_dump(&app, "fresh", &dump).await;
-        assert_error(answer, StatusCode::BAD_REQUEST, code).await;
+        assert_error(answer, status, code).await;
     }
     let lists = app.get_json("/lists").await;
     assert_eq!(lists["lists"], json!([]), "nothing stored: {lists}");

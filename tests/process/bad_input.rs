@@ -211,7 +211,7 @@ fn cases() -> Vec<Case> {
         (Method::DELETE, "/lists/ok/entries/99".into(), None, 404),
         (
             Method::GET,
-            "/lists/ok/entries?from=2018-12-01".into(),
+            "/lists/ok/entries?from=2018-12-32".into(),
             None,
             400,
         ),

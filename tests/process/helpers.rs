@@ -1,6 +1,6 @@
 //! Starting, signalling and inspecting a real `todo serve` process.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
@@ -192,4 +192,32 @@ impl Rng {
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % bound
     }
+}
+
+/// Makes `name` on the storage in `data_dir` (the first one is an admin).
+pub fn add_user(data_dir: &Path, name: &str) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_todo"))
+        .args(["user", "add", name, "--password-stdin", "--data-dir"])
+        .arg(data_dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("todo user add runs");
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{name}-password").unwrap();
+    drop(stdin);
+    assert!(child.wait().unwrap().success(), "todo user add {name}");
+}
+
+/// A session token of `user` on the server at `url`.
+pub async fn login(url: &str, user: &str) -> String {
+    let body = serde_json::json!({"user": user, "password": format!("{user}-password")});
+    let answer = client()
+        .post(format!("{url}/auth/login"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let answer: serde_json::Value = answer.json().await.unwrap();
+    answer["token"].as_str().expect("logged in").to_owned()
 }

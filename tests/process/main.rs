@@ -6,6 +6,7 @@ mod accounts;
 mod bad_input;
 mod bench;
 mod browser;
+mod contract;
 mod crash;
 mod fsync_failure;
 mod helpers;

@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::helpers::{Server, client, get_json};
+use crate::helpers::{Server, add_user, client, get_json, login};
 
 fn todo(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_todo"))
@@ -384,35 +384,6 @@ async fn export_and_import_move_lists_from_sqlite_to_postgresql_and_back() {
         .await
         .unwrap();
     assert_eq!(added["id"], 4, "the id counter came along: no id is reused");
-}
-
-/// Makes `name` on the storage in `data_dir` (the first one is an admin).
-fn add_user(data_dir: &Path, name: &str) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_todo"))
-        .args(["user", "add", name, "--password-stdin", "--data-dir"])
-        .arg(data_dir)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("todo user add runs");
-    use std::io::Write;
-    let mut stdin = child.stdin.take().unwrap();
-    writeln!(stdin, "{name}-password").unwrap();
-    drop(stdin);
-    assert!(child.wait().unwrap().success(), "todo user add {name}");
-}
-
-/// A session token of `user` on the server at `url`.
-async fn login(url: &str, user: &str) -> String {
-    let body = serde_json::json!({"user": user, "password": format!("{user}-password")});
-    let answer = client()
-        .post(format!("{url}/auth/login"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let answer: serde_json::Value = answer.json().await.unwrap();
-    answer["token"].as_str().expect("logged in").to_owned()
 }
 
 /// `method path` with `token`'s rights; the status and the JSON answer (null when none).
