@@ -1,6 +1,6 @@
 //! What every request and response passes through at the edge, whatever its route: a query
 //! string must decode to UTF-8 (axum's `Query` would replace bad bytes with U+FFFD and store
-//! them), a body must arrive within the body timeout, and every response tells browsers not
+//! them), a body must be JSON and arrive within the body timeout, and every response tells browsers not
 //! to guess its content type, not to frame it and not to pass its address on.
 
 use std::time::Duration;
@@ -26,6 +26,11 @@ pub async fn read_body(
     // Most requests (every GET) have no body: no timer, no copy.
     if request.body().size_hint().exact() == Some(0) {
         return next.run(request).await;
+    }
+    if !is_json(request.headers()) {
+        let message = "this API reads JSON bodies: send Content-Type: application/json";
+        let status = StatusCode::UNSUPPORTED_MEDIA_TYPE;
+        return ApiError::new(status, "unsupported_media_type", message).into_response();
     }
     let limit = body_limit(&request);
     let (parts, body) = request.into_parts();
@@ -59,6 +64,20 @@ pub async fn utf8_query(request: Request, next: Next) -> Response {
         )
         .into_response(),
     }
+}
+
+/// Whether a body is declared JSON (`application/json`, or a `+json` type), or not declared
+/// at all; a form, text or anything else is refused before it is read.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return true;
+    };
+    let Ok(value) = value.to_str() else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/json")
+        || essence.to_ascii_lowercase().ends_with("+json")
 }
 
 /// The largest body `request` may send: an import carries a whole list.

@@ -1,5 +1,6 @@
 //! Prometheus metrics: per-route request counts and latency histograms, recorded by a middleware,
-//! and the actor and database counters, read when `/metrics` is scraped.
+//! and the actor and database counters, read when `/metrics` is scraped. Every metric has a
+//! `# HELP` line, and `todo_build_info` names the version and commit serving.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -10,6 +11,7 @@ use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use super::AppState;
+use super::error::ApiError;
 
 /// Upper bounds of the latency and commit-time histograms, in seconds.
 const SECONDS_BUCKETS: &[f64] = &[
@@ -43,6 +45,9 @@ fn install() -> PrometheusHandle {
             "a metrics recorder was already installed; /metrics will miss what it records"
         );
     }
+    describe();
+    metrics::gauge!("todo_build_info", "version" => env!("CARGO_PKG_VERSION"), "commit" => env!("TODO_GIT_COMMIT"))
+        .set(1.0);
     let upkeep = handle.clone();
     let spawned = std::thread::Builder::new()
         .name("metrics-upkeep".into())
@@ -56,6 +61,74 @@ fn install() -> PrometheusHandle {
         tracing::warn!(%error, "could not start the metrics upkeep thread");
     }
     handle
+}
+
+/// The answer to a path no route matches, counted: the per-route counters only see matched
+/// routes, and scanners and broken clients show up here.
+pub async fn no_route() -> ApiError {
+    metrics::counter!("todo_http_unknown_route_requests_total").increment(1);
+    ApiError::no_route()
+}
+
+/// The `# HELP` text of every metric.
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_gauge!(
+        "todo_build_info",
+        "Always 1; the labels name the version and git commit serving"
+    );
+    describe_histogram!(
+        "todo_http_request_seconds",
+        Unit::Seconds,
+        "Time to answer a request, by route template and method"
+    );
+    describe_counter!(
+        "todo_http_requests_total",
+        "Requests answered, by route template, method and status"
+    );
+    describe_counter!(
+        "todo_http_unknown_route_requests_total",
+        "Requests to paths that match no route (answered 404 no_route)"
+    );
+    describe_gauge!("todo_list_actors", "List actors running now");
+    describe_gauge!(
+        "todo_lists_in_memory",
+        "Lists held in memory, running or hibernating"
+    );
+    describe_counter!(
+        "todo_list_actors_started_total",
+        "List actors started since the server started"
+    );
+    describe_gauge!(
+        "todo_mailbox_depth",
+        "Messages waiting in list actors' mailboxes, summed"
+    );
+    describe_gauge!(
+        "todo_database_queue_depth",
+        "Messages waiting in the database workers' queues, summed"
+    );
+    describe_counter!(
+        "todo_skipped_requests_total",
+        "Requests an actor dropped because their caller had given up"
+    );
+    describe_counter!("todo_commits_total", "Storage transactions committed");
+    describe_counter!(
+        "todo_writes_committed_total",
+        "Writes committed, over all commits"
+    );
+    describe_counter!(
+        "todo_failed_commits_total",
+        "Commits that failed or whose outcome is unknown"
+    );
+    describe_counter!(
+        "todo_storage_restarts_total",
+        "Times a database worker reopened its connection"
+    );
+    describe_histogram!(
+        "todo_writes_per_commit",
+        "Writes in each commit (group commit)"
+    );
+    describe_histogram!("todo_commit_seconds", Unit::Seconds, "Time of each commit");
 }
 
 /// Counts each request and records its latency, labelled by route template, method and status.
@@ -72,8 +145,20 @@ pub async fn track(matched_path: Option<MatchedPath>, request: Request, next: Ne
     response
 }
 
+/// The process's own metrics (`process_cpu_seconds_total`, `process_resident_memory_bytes`,
+/// `process_open_fds`, `process_threads`, ...), described once and read at each scrape.
+fn process_metrics() -> &'static metrics_process::Collector {
+    static COLLECTOR: OnceLock<metrics_process::Collector> = OnceLock::new();
+    COLLECTOR.get_or_init(|| {
+        let collector = metrics_process::Collector::default();
+        collector.describe();
+        collector
+    })
+}
+
 /// The metrics text, with the counters that live in the actors and workers brought up to date.
 pub fn render(state: &AppState) -> String {
+    process_metrics().collect();
     let actors = state.cache.stats();
     let database = state.cache.database();
     let stats = database.stats();

@@ -219,7 +219,7 @@ pub fn router(state: AppState, config: &WebConfig) -> Router {
         .layer(GlobalConcurrencyLimitLayer::new(config.max_in_flight))
         .timeout(config.request_timeout);
     routes
-        .fallback(|| async { ApiError::no_route() })
+        .fallback(metrics::no_route)
         .layer(middleware::map_response(json_for_bare_errors))
         .layer(middleware::from_fn_with_state(
             state.clone(),

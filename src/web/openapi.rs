@@ -189,6 +189,30 @@ const EDGE_STATUSES: [&str; 6] = ["400", "401", "403", "408", "413", "503"];
 /// scripts (422).
 const LIST_STATUSES: [&str; 2] = ["404", "422"];
 
+/// The statuses an operation at `path` may answer besides its own: the edge's to any request;
+/// 404 and 422 (`mixed_scripts`) where a list or user is named; 409 `no_accounts` for sharing
+/// without accounts; 422 for a new user or token refused by a rule no schema states; 415 for a
+/// body that is not JSON.
+fn extra_statuses(path: &str, operation: &Value) -> Vec<&'static str> {
+    let mut statuses = EDGE_STATUSES.to_vec();
+    let names_one = ["{list}", "{secret}", "{name}"]
+        .iter()
+        .any(|part| path.contains(part));
+    if names_one || path == "/add_entry" || path == "/entries" {
+        statuses.extend(LIST_STATUSES);
+    }
+    if path.contains("/members") || path.contains("/links") {
+        statuses.push("409");
+    }
+    if path == "/users" || path == "/tokens" {
+        statuses.push("422");
+    }
+    if operation.get("requestBody").is_some() {
+        statuses.push("415");
+    }
+    statuses
+}
+
 /// States on every parameter and body field what the server checks, so that a request the
 /// document calls valid is accepted and one it calls invalid is refused (schemathesis checks
 /// both ways in `.ci/run`).
@@ -228,20 +252,9 @@ fn add_constraints(document: &mut Value) {
                 };
                 parameter["schema"] = schema.clone();
             }
-            let about_a_list = path.contains("{list}")
-                || path.contains("{secret}")
-                || path.contains("{name}")
-                || path == "/add_entry"
-                || path == "/entries";
-            let list_statuses = LIST_STATUSES.iter().filter(|_| about_a_list);
-            // Sharing needs accounts: 409 `no_accounts` without them.
-            let sharing = path.contains("/members") || path.contains("/links");
-            let list_statuses = list_statuses.chain(["409"].iter().filter(|_| sharing));
-            // A new user's name mixing scripts, a token expiring in the past: 422.
-            let refusing = path == "/users" || path == "/tokens";
-            let list_statuses = list_statuses.chain(["422"].iter().filter(|_| refusing));
+            let statuses = extra_statuses(path, operation);
             let responses = &mut operation["responses"];
-            for status in EDGE_STATUSES.iter().chain(list_statuses) {
+            for status in statuses {
                 if responses.get(status).is_none() {
                     responses[status] = json!({
                         "description": "refused at the edge; see the error's code",

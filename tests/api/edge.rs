@@ -78,3 +78,43 @@ async fn bad_bytes_blank_titles_separators_and_padded_ids_are_refused() {
     );
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_body_that_is_not_json_is_a_415_and_stores_nothing() {
+    let app = spawn_app().await;
+    let body = r#"{"date": "2018-12-19", "title": "x"}"#;
+    for content_type in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ] {
+        let request = app
+            .request(Method::POST, "/lists/typed/entries")
+            .header("content-type", content_type)
+            .body(body);
+        let answer = app.send(request).await;
+        assert_error(
+            answer,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        )
+        .await;
+    }
+    assert!(app.titles("typed").await.is_empty(), "nothing stored");
+    for content_type in [
+        Some("application/json; charset=utf-8"),
+        Some("application/merge-patch+json"),
+        None,
+    ] {
+        let mut request = app.request(Method::POST, "/lists/typed/entries").body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        assert_eq!(
+            app.send(request).await.status(),
+            StatusCode::CREATED,
+            "{content_type:?}"
+        );
+    }
+    app.shutdown().await;
+}

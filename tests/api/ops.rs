@@ -50,3 +50,37 @@ async fn metrics_count_requests_commits_actors_and_batch_sizes() {
     assert_eq!(app.get_json("/healthz").await, json!({"status": "ok"}));
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn metrics_describe_themselves_and_count_the_build_the_process_and_unknown_routes() {
+    let app = spawn_app().await;
+    let unknown = app.get("/no/such/route").await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let text = app.get("/metrics").await.text().await.unwrap();
+    for line in [
+        "# HELP todo_commits_total ",
+        "# HELP todo_http_requests_total ",
+        "# HELP todo_build_info ",
+        "# HELP process_resident_memory_bytes ",
+    ] {
+        assert!(text.contains(line), "{line:?} missing from:\n{text}");
+    }
+    let value = |name: &str| {
+        text.lines()
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|value| value.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("{name} missing from:\n{text}"))
+    };
+    assert!(value("todo_http_unknown_route_requests_total") >= 1.0);
+    assert!(value("process_resident_memory_bytes") > 1_000_000.0);
+    let build = text
+        .lines()
+        .find(|line| line.starts_with("todo_build_info{"))
+        .unwrap();
+    assert!(
+        build.contains("version=\"") && build.contains("commit=\"") && build.ends_with(" 1"),
+        "{build}"
+    );
+    app.shutdown().await;
+}
