@@ -22,7 +22,8 @@ use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
 use super::report::{CommitReport, ErrorKind, Report};
 use super::workload::{self, DATES, Op, OpKind, Workload};
-use super::{Api, BenchConfig, HttpConfig, Run, Session, process_memory};
+use super::{Api, BenchConfig, HttpConfig, Run, Session, Stopper, process_memory};
+use crate::client::{Client, ListRef};
 
 /// How long to wait for a server to commit its queued casts after a write-async run.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(120);
@@ -36,7 +37,7 @@ struct Endpoint {
     /// For `https://`: the TLS client and the name the certificate must carry.
     tls: Option<(TlsConnector, ServerName<'static>)>,
     api: Api,
-    /// List names, ready for a path or a query (`list_N` needs no escaping).
+    /// List names, ready for a path or a query (`bench-N` needs no escaping).
     lists: Vec<String>,
     /// The book API's `title` parameter, escaped.
     title_query: String,
@@ -326,9 +327,72 @@ async fn drain(endpoint: &Endpoint) -> anyhow::Result<Duration> {
     anyhow::bail!("the server still had queued work after {DRAIN_TIMEOUT:?}")
 }
 
-/// Runs the load of `config` against the server at `target.url`.
+/// How often the watchdog checks that the server still takes connections.
+const PROBE_INTERVAL: Duration = Duration::from_millis(500);
+/// How long one check may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Checks failed in a row after which the server counts as gone.
+const MISSED_PROBES: u32 = 4;
+
+/// Refuses a server that holds lists of its users, unless `--yes`: the benchmark writes
+/// thousands of entries there (into lists of its own, `bench-N`, but on their server).
+async fn check_target(client: &Client, target: &HttpConfig) -> anyhow::Result<()> {
+    if target.yes {
+        return Ok(());
+    }
+    let lists = client
+        .lists(false)
+        .await
+        .with_context(|| format!("asking {} for its lists", target.url))?;
+    if let Some(other) = lists
+        .iter()
+        .find(|name| !name.starts_with(workload::LIST_PREFIX))
+    {
+        anyhow::bail!(
+            "{} already holds lists ({other:?} among them), and todo bench writes thousands of \
+             entries there (into lists named {}N); run it against a server of its own, or \
+             pass --yes",
+            target.url,
+            workload::LIST_PREFIX
+        );
+    }
+    Ok(())
+}
+
+/// Deletes the benchmark's lists, `bench-1` to `bench-N`.
+async fn remove_lists(client: &Client, n_lists: usize) -> anyhow::Result<()> {
+    for index in 0..n_lists {
+        let list = ListRef::parse(&workload::list_name(index))?;
+        client.delete_list(&list).await.with_context(|| {
+            format!("removing the benchmark's list {list} (--keep leaves them)")
+        })?;
+    }
+    Ok(())
+}
+
+/// Ends the run when the server stops taking connections (it crashed, or was stopped):
+/// figures measured against a server that is gone mean nothing. Returns `true` then.
+async fn watchdog(endpoint: Arc<Endpoint>, stopper: Stopper) -> bool {
+    let mut missed = 0;
+    while missed < MISSED_PROBES {
+        tokio::time::sleep(PROBE_INTERVAL).await;
+        let probe = tokio::time::timeout(PROBE_TIMEOUT, endpoint.connect()).await;
+        missed = match probe {
+            Ok(Ok(_connection)) => 0,
+            _ => missed + 1,
+        };
+    }
+    stopper.stop();
+    true
+}
+
+/// Runs the load of `config` against the server at `target.url`, on lists of its own, which
+/// it removes afterwards unless `--keep`.
 pub async fn load(target: &HttpConfig, config: &BenchConfig) -> anyhow::Result<Report> {
-    let endpoint = Arc::new(Endpoint::resolve(target, config.load.lists.max(1)).await?);
+    let n_lists = config.load.lists.max(1);
+    let client = Client::new(&target.url, target.token.clone(), target.ca_cert.as_deref())?;
+    check_target(&client, target).await?;
+    let endpoint = Arc::new(Endpoint::resolve(target, n_lists).await?);
     // Every connection is opened before the clients start, so setup is not measured.
     let mut sessions = Vec::with_capacity(config.load.clients);
     for _ in 0..config.load.clients.max(1) {
@@ -342,9 +406,18 @@ pub async fn load(target: &HttpConfig, config: &BenchConfig) -> anyhow::Result<R
         });
     }
     let mut run = Run::start(sessions, config);
+    let watching = tokio::spawn(watchdog(endpoint.clone(), run.stopper()));
     run.warm_up(config.load.warmup).await;
     let before = server_counters(&endpoint).await;
     let (merged, elapsed) = run.finish().await?;
+    watching.abort();
+    if watching.await.unwrap_or(false) {
+        anyhow::bail!(
+            "the server at {} stopped answering during the run ({:.1} s measured): no figures",
+            target.url,
+            elapsed.as_secs_f64()
+        );
+    }
     let after = server_counters(&endpoint).await;
     let drain_secs = match config.load.workload {
         Workload::WriteAsync => Some(drain(&endpoint).await?.as_secs_f64()),
@@ -369,6 +442,9 @@ pub async fn load(target: &HttpConfig, config: &BenchConfig) -> anyhow::Result<R
     }
     report.drain_secs = drain_secs;
     report.memory = target.pid.and_then(|pid| process_memory(Some(pid)));
+    if !target.keep {
+        remove_lists(&client, n_lists).await?;
+    }
     Ok(report)
 }
 
@@ -393,6 +469,8 @@ mod tests {
             pid: None,
             token: Some("todo_x".to_owned()),
             ca_cert: None,
+            yes: false,
+            keep: false,
         };
         let endpoint = Endpoint::resolve(&target, 3).await.unwrap();
         let op = |kind| Op {
@@ -401,13 +479,13 @@ mod tests {
             date: 18,
         };
         let (read, expected) = endpoint.request(op(OpKind::Read));
-        assert_eq!(read.uri(), "/entries?list=list_3&date=2018-12-19");
+        assert_eq!(read.uri(), "/entries?list=bench-3&date=2018-12-19");
         assert_eq!(read.headers()[AUTHORIZATION], "Bearer todo_x");
         assert_eq!(expected, StatusCode::OK);
         let (write, _) = endpoint.request(op(OpKind::WriteAsync));
         assert_eq!(
             write.uri(),
-            "/add_entry?list=list_3&date=2018-12-19&title=some%20title&async=true"
+            "/add_entry?list=bench-3&date=2018-12-19&title=some%20title&async=true"
         );
         let endpoint = Endpoint {
             api: Api::Json,
@@ -416,7 +494,7 @@ mod tests {
         let (write, expected) = endpoint.request(op(OpKind::Write));
         assert_eq!(
             (write.method(), write.uri().path()),
-            (&Method::POST, "/lists/list_3/entries")
+            (&Method::POST, "/lists/bench-3/entries")
         );
         assert_eq!(expected, StatusCode::CREATED);
     }

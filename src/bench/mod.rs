@@ -72,6 +72,10 @@ pub struct HttpConfig {
     pub token: Option<String>,
     /// A PEM certificate to trust for `https://`, besides the public roots.
     pub ca_cert: Option<std::path::PathBuf>,
+    /// Run even though the server already holds lists of its users.
+    pub yes: bool,
+    /// Leave the benchmark's lists on the server afterwards.
+    pub keep: bool,
 }
 
 /// The server's two APIs for entries.
@@ -108,7 +112,7 @@ pub struct LoadConfig {
     pub workload: Workload,
     /// How many clients, each one task (and one connection over HTTP).
     pub clients: usize,
-    /// How many lists the requests are spread over: `list_1` to `list_N`.
+    /// How many lists the requests are spread over: `bench-1` to `bench-N`.
     pub lists: usize,
     /// When the measured part ends.
     pub stop: Stop,
@@ -226,6 +230,21 @@ const WARMING_UP: u8 = 0;
 const MEASURING: u8 = 1;
 const STOPPED: u8 = 2;
 
+/// Stops a run early (the server stopped answering); the clients finish their request in
+/// flight and the run ends.
+#[derive(Clone)]
+pub struct Stopper(Arc<Control>);
+
+impl Stopper {
+    /// Ends the run.
+    pub fn stop(&self) {
+        self.0.phase.store(STOPPED, Ordering::Relaxed);
+        // Clients still preloading stop waiting for one another.
+        self.0.n_preloading.store(0, Ordering::Release);
+        self.0.preloaded.notify_one();
+    }
+}
+
 /// Clients that are running: first warming up, then measured.
 pub struct Run {
     control: Arc<Control>,
@@ -278,6 +297,11 @@ impl Run {
         }
     }
 
+    /// A handle that ends this run early.
+    pub fn stopper(&self) -> Stopper {
+        Stopper(self.control.clone())
+    }
+
     /// Waits for the clients' preload, if any, lets them run unmeasured for `warmup`, then
     /// starts measuring.
     pub async fn warm_up(&mut self, warmup: Duration) {
@@ -298,13 +322,28 @@ impl Run {
             let since = self.measuring_since;
             tokio::spawn(tick(bar, control, since, self.stop))
         });
-        if let Stop::After(duration) = self.stop {
-            tokio::time::sleep_until((self.measuring_since + duration).into()).await;
-            self.control.phase.store(STOPPED, Ordering::Relaxed);
-        }
+        let deadline = match self.stop {
+            Stop::After(duration) => self.measuring_since + duration,
+            // A counted run ends when its clients are done, or at Ctrl-C.
+            Stop::Requests(_) => self.measuring_since + Duration::from_secs(365 * 24 * 3600),
+        };
+        let mut clients = futures_util::future::join_all(self.clients);
+        let finished = tokio::select! {
+            finished = &mut clients => Some(finished),
+            () = tokio::time::sleep_until(deadline.into()) => None,
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("interrupted: stopping the clients; the report covers the run so far");
+                None
+            }
+        };
+        self.control.phase.store(STOPPED, Ordering::Relaxed);
+        let finished = match finished {
+            Some(finished) => finished,
+            None => clients.await,
+        };
         let mut merged = ClientStats::default();
-        for client in self.clients {
-            merged.merge(client.await?);
+        for client in finished {
+            merged.merge(client?);
         }
         let elapsed = self.measuring_since.elapsed();
         self.control.phase.store(STOPPED, Ordering::Relaxed);

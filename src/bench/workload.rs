@@ -45,9 +45,13 @@ pub const TITLE: &str = "some title";
 /// One in this many requests of the mixed workload is a write (the book's 20 %).
 const MIXED_WRITE_ONE_IN: u64 = 5;
 
-/// The name of list number `index` (counting from 0): `list_1`, `list_2`, ...
+/// What every list the benchmark writes is named with, so that it never writes into a list
+/// of the server's users.
+pub const LIST_PREFIX: &str = "bench-";
+
+/// The name of list number `index` (counting from 0): `bench-1`, `bench-2`, ...
 pub fn list_name(index: usize) -> String {
-    format!("list_{}", index + 1)
+    format!("{LIST_PREFIX}{}", index + 1)
 }
 
 /// Which requests the clients send.
@@ -236,6 +240,6 @@ mod tests {
             let op = Workload::Read.next_op(&mut rng, 3);
             assert!(op.list < 3 && op.date < DATES.len());
         }
-        assert_eq!(list_name(0), "list_1");
+        assert_eq!(list_name(0), "bench-1");
     }
 }

@@ -54,3 +54,113 @@ async fn the_watch_benchmark_delivers_every_write_to_every_subscriber_and_cleans
         "the benchmark's lists are removed"
     );
 }
+
+/// `todo bench --url URL` with a short mixed load and `extra` flags.
+fn bench_against(url: &str, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_todo"))
+        .args([
+            "bench",
+            "--url",
+            url,
+            "--api",
+            "json",
+            "--clients",
+            "4",
+            "--lists",
+            "5",
+        ])
+        .args(["--warmup", "0s"])
+        .args(extra)
+        .output()
+        .expect("todo bench runs")
+}
+
+#[tokio::test]
+async fn the_load_benchmark_leaves_users_lists_alone_and_removes_its_own() {
+    let dir = tempfile::tempdir().expect("a data directory");
+    let server = Server::start(dir.path(), &[]);
+    let entry = serde_json::json!({"date": "2026-12-03", "title": "milk"});
+    let added = crate::helpers::client()
+        .post(format!("{}/lists/groceries/entries", server.url))
+        .json(&entry)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), 201);
+
+    let refused = bench_against(&server.url, &["--duration", "1s"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success(),
+        "a server with lists of its users: {stderr}"
+    );
+    assert!(
+        stderr.contains("--yes") && stderr.contains("groceries"),
+        "{stderr}"
+    );
+    let lists = get_json(&format!("{}/lists", server.url)).await;
+    assert_eq!(
+        lists["lists"],
+        serde_json::json!(["groceries"]),
+        "nothing written"
+    );
+
+    let ran = bench_against(&server.url, &["--duration", "1s", "--yes", "--keep"]);
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    let lists = get_json(&format!("{}/lists", server.url)).await;
+    assert_eq!(
+        lists["lists"],
+        serde_json::json!([
+            "bench-1",
+            "bench-2",
+            "bench-3",
+            "bench-4",
+            "bench-5",
+            "groceries"
+        ]),
+        "--keep keeps them: {lists}"
+    );
+
+    let ran = bench_against(&server.url, &["--duration", "1s", "--yes"]);
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    let lists = get_json(&format!("{}/lists", server.url)).await;
+    assert_eq!(
+        lists["lists"],
+        serde_json::json!(["groceries"]),
+        "only the user's list is left"
+    );
+    let milk = get_json(&format!("{}/lists/groceries/entries", server.url)).await;
+    assert_eq!(
+        milk.as_array().unwrap().len(),
+        1,
+        "the user's list untouched: {milk}"
+    );
+}
+
+#[test]
+fn the_load_benchmark_stops_and_fails_when_the_server_goes_away() {
+    let dir = tempfile::tempdir().expect("a data directory");
+    let server = Server::start(dir.path(), &[]);
+    let url = server.url.clone();
+    let bench = std::thread::spawn(move || bench_against(&url, &["--duration", "60s"]));
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let killed_at = std::time::Instant::now();
+    server.kill();
+    let output = bench.join().expect("the bench thread ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("stopped answering"), "{stderr}");
+    assert!(
+        killed_at.elapsed() < std::time::Duration::from_secs(30),
+        "it stopped well before its 60 s: {:?}",
+        killed_at.elapsed()
+    );
+}
