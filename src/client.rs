@@ -114,14 +114,17 @@ pub struct EntryView {
     pub order: Option<i64>,
 }
 
-/// Which entries `entries` asks for.
-pub enum EntriesFilter {
-    /// All of them.
-    All,
-    /// Those on one date.
-    On(String),
-    /// Those from one date to another, both included.
-    Between(String, String),
+/// Which entries `entries` asks for: every filter given applies (`GET .../entries`).
+#[derive(Debug, Default)]
+pub struct EntriesFilter {
+    /// Only those on this date.
+    pub date: Option<String>,
+    /// Only those on this date or later.
+    pub from: Option<String>,
+    /// Only those on this date or earlier.
+    pub to: Option<String>,
+    /// Only done ones, or only open ones.
+    pub done: Option<bool>,
 }
 
 /// `server` with a scheme (`http://` when it has none) and no trailing slash: the form the
@@ -185,13 +188,26 @@ impl Client {
         list: &ListRef,
         filter: &EntriesFilter,
     ) -> Result<Vec<EntryView>, ClientError> {
-        let request = self.request(Method::GET, &entries_path(list));
-        let request = match filter {
-            EntriesFilter::All => request,
-            EntriesFilter::On(date) => request.query(&[("date", date)]),
-            EntriesFilter::Between(from, to) => request.query(&[("from", from), ("to", to)]),
-        };
+        let mut request = self.request(Method::GET, &entries_path(list));
+        for (name, value) in [
+            ("date", &filter.date),
+            ("from", &filter.from),
+            ("to", &filter.to),
+        ] {
+            if let Some(value) = value {
+                request = request.query(&[(name, value)]);
+            }
+        }
+        if let Some(done) = filter.done {
+            request = request.query(&[("done", done)]);
+        }
         self.send(request).await
+    }
+
+    /// One entry.
+    pub async fn entry(&self, list: &ListRef, id: EntryId) -> Result<EntryView, ClientError> {
+        self.send(self.request(Method::GET, &entry_path(list, id)))
+            .await
     }
 
     /// Changes some fields of an entry and returns it.

@@ -1,6 +1,8 @@
 //! The `todo` binary: parses the command line, starts logging, and runs the library.
-//! Chooses the exit codes: 0 on success, 1 on any error, 2 for bad usage; `cli::serve` alone
-//! exits with 130 (`FORCED_EXIT_CODE`) when a second signal cuts its shutdown short.
+//! Chooses the exit codes: 0 on success, 2 for bad usage, and for a failed client command the
+//! code of its kind (`cli::exit_code`: 3 not found, 4 invalid input, 5 unavailable, 6
+//! conflict, 7 refused), else 1; `cli::serve` alone exits with 130 (`FORCED_EXIT_CODE`) when
+//! a second signal cuts its shutdown short.
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -12,7 +14,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => {
             eprintln!("error: {error:#}");
-            return ExitCode::from(2);
+            return ExitCode::from(todo::cli::USAGE);
         }
     };
     let runtime = match tokio::runtime::Runtime::new() {
@@ -22,6 +24,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let json = cli.command.wants_json();
     let outcome = match cli.command {
         CliCommand::Serve(args) => {
             init_tracing(&args.log, args.log_format);
@@ -49,9 +52,13 @@ fn main() -> ExitCode {
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if json => {
+            eprintln!("{}", todo::cli::to_json(&error));
+            ExitCode::from(todo::cli::exit_code(&error))
+        }
         Err(error) => {
             eprintln!("error: {error:#}");
-            ExitCode::FAILURE
+            ExitCode::from(todo::cli::exit_code(&error))
         }
     }
 }

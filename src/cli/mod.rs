@@ -16,6 +16,8 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 
 mod accounts;
 mod config_file;
+mod dates;
+mod failure;
 mod operate;
 mod portable;
 
@@ -32,6 +34,7 @@ use crate::bench::{
 use crate::client::{ClientError, EntriesFilter, EntryView, ListRef, ServerEvent};
 use crate::config::{Config, DatabaseConfig, ListsConfig, TlsConfig, WebConfig};
 use crate::list::EntryId;
+pub use failure::{InvalidInput, USAGE, exit_code, to_json};
 
 /// `todo --version`: the crate's version and the commit it was built from.
 pub const VERSION: &str = concat!(
@@ -50,6 +53,29 @@ pub struct Cli {
     pub command: CliCommand,
 }
 
+impl CliCommand {
+    /// Whether the command was asked for JSON (`--json`), so that its errors are JSON too.
+    pub fn wants_json(&self) -> bool {
+        match self {
+            CliCommand::Add { client, .. }
+            | CliCommand::Entries { client, .. }
+            | CliCommand::Show { client, .. }
+            | CliCommand::Agenda { client, .. }
+            | CliCommand::Done { client, .. }
+            | CliCommand::Undone { client, .. }
+            | CliCommand::RmList { client, .. }
+            | CliCommand::Edit { client, .. }
+            | CliCommand::Rm { client, .. }
+            | CliCommand::Lists { client }
+            | CliCommand::Ping { client }
+            | CliCommand::Watch { client, .. }
+            | CliCommand::Export { client, .. }
+            | CliCommand::Import { client, .. } => client.json,
+            _ => false,
+        }
+    }
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum CliCommand {
@@ -61,26 +87,52 @@ pub enum CliCommand {
         client: ClientArgs,
         /// The list.
         list: String,
-        /// The date, as YYYY-MM-DD.
+        /// The date: YYYY-MM-DD, today, tomorrow, yesterday, a weekday (fri), +3d or -1w.
+        #[arg(allow_hyphen_values = true)]
         date: String,
         /// What is to be done.
         title: String,
     },
-    /// Show a list's entries: all, one day's (--date), or a range (--from and --to).
+    /// Show a list's entries, by date then id: all, one day's (--date), from or to a date,
+    /// open or done ones.
     Entries {
         #[command(flatten)]
         client: ClientArgs,
         /// The list.
         list: String,
-        /// Only entries on this date.
-        #[arg(long, conflicts_with_all = ["from", "to"])]
+        /// Only entries on this date (YYYY-MM-DD, today, fri, +3d ...).
+        #[arg(long, allow_hyphen_values = true, conflicts_with_all = ["from", "to"])]
         date: Option<String>,
-        /// First date of a range.
-        #[arg(long, requires = "to")]
+        /// Only entries on this date or later.
+        #[arg(long, allow_hyphen_values = true)]
         from: Option<String>,
-        /// Last date of a range.
-        #[arg(long, requires = "from")]
+        /// Only entries on this date or earlier.
+        #[arg(long, allow_hyphen_values = true)]
         to: Option<String>,
+        /// Only entries not done yet.
+        #[arg(long, conflicts_with = "done")]
+        open: bool,
+        /// Only done entries.
+        #[arg(long)]
+        done: bool,
+    },
+    /// Show one entry.
+    Show {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The list.
+        list: String,
+        /// The entry id.
+        id: u64,
+    },
+    /// Open entries across all your lists (and those shared with you), by date: overdue ones,
+    /// then the next --days days.
+    Agenda {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// How many days ahead, today included.
+        #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=3660))]
+        days: u32,
     },
     /// Mark an entry as done.
     Done {
@@ -90,6 +142,25 @@ pub enum CliCommand {
         list: String,
         /// The entry id.
         id: u64,
+    },
+    /// Mark an entry as not done.
+    Undone {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The list.
+        list: String,
+        /// The entry id.
+        id: u64,
+    },
+    /// Delete a whole list with its entries (asks first, unless --yes).
+    RmList {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The list.
+        list: String,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
     },
     /// Change an entry's title or date.
     Edit {
@@ -102,8 +173,8 @@ pub enum CliCommand {
         /// A new title.
         #[arg(long)]
         title: Option<String>,
-        /// A new date.
-        #[arg(long)]
+        /// A new date (YYYY-MM-DD, today, fri, +3d ...).
+        #[arg(long, allow_hyphen_values = true)]
         date: Option<String>,
     },
     /// Delete an entry.
@@ -346,6 +417,13 @@ pub struct BenchArgs {
     /// With --url https://: trust this PEM certificate besides the public roots.
     #[arg(long, env = "TODO_CA_CERT", requires = "url")]
     pub ca_cert: Option<PathBuf>,
+    /// With --url: run even though the server already holds lists of its users (the
+    /// benchmark writes only to lists of its own, bench-1 to bench-N, but writes thousands).
+    #[arg(long, requires = "url")]
+    pub yes: bool,
+    /// With --url: leave the benchmark's lists on the server (they are removed otherwise).
+    #[arg(long, requires = "url")]
+    pub keep: bool,
     /// What the clients send: mixed (80 % reads, 20 % writes), read, write, write-async, healthz;
     /// or watch: --clients subscribers follow --lists lists while writers add 200 entries/s.
     #[arg(long, default_value = "mixed")]
@@ -356,7 +434,7 @@ pub struct BenchArgs {
     /// Simulated clients, each one task (and one connection over HTTP).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub clients: u32,
-    /// Lists the requests are spread over: list_1 to list_N.
+    /// Lists the requests are spread over: bench-1 to bench-N.
     #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub lists: u32,
     /// How long to measure, such as 10s.
@@ -410,6 +488,8 @@ impl From<&BenchArgs> for BenchConfig {
                 pid: args.pid,
                 token: args.token.clone().filter(|token| !token.is_empty()),
                 ca_cert: args.ca_cert.clone(),
+                yes: args.yes,
+                keep: args.keep,
             }),
             None => Target::InProcess(InProcessConfig {
                 data_dir: args.data_dir.clone(),
@@ -617,6 +697,7 @@ pub async fn run_client(command: CliCommand) -> anyhow::Result<String> {
             date,
             title,
         } => {
+            let date = dates::resolve(&date, dates::today())?;
             let entry = connect(&client)?
                 .add(&list_name(&list)?, &date, &title)
                 .await?;
@@ -628,23 +709,40 @@ pub async fn run_client(command: CliCommand) -> anyhow::Result<String> {
             date,
             from,
             to,
+            open,
+            done,
         } => {
-            let filter = match (date, from, to) {
-                (Some(date), _, _) => EntriesFilter::On(date),
-                (None, Some(from), Some(to)) => EntriesFilter::Between(from, to),
-                _ => EntriesFilter::All,
-            };
-            let entries = connect(&client)?
+            let filter = entries_filter(date, from, to, (open || done).then_some(done))?;
+            let mut entries = connect(&client)?
                 .entries(&list_name(&list)?, &filter)
                 .await?;
+            if entries.is_empty() && !client.json {
+                eprintln!("{list}: no entries");
+                return Ok(String::new());
+            }
+            entries.sort_by(|a, b| (&a.date, a.id).cmp(&(&b.date, b.id)));
             entries_output(&client, &entries, false)
         }
-        CliCommand::Done { client, list, id } => {
-            let changes = Value::Object(Map::from_iter([("done".to_owned(), Value::Bool(true))]));
+        CliCommand::Show { client, list, id } => {
             let entry = connect(&client)?
-                .update(&list_name(&list)?, entry_id(id)?, changes)
+                .entry(&list_name(&list)?, entry_id(id)?)
                 .await?;
             entries_output(&client, &[entry], true)
+        }
+        CliCommand::Agenda { client, days } => agenda(&client, days).await?,
+        CliCommand::Done { client, list, id } => set_done(&client, &list, id, true).await?,
+        CliCommand::Undone { client, list, id } => set_done(&client, &list, id, false).await?,
+        CliCommand::RmList { client, list, yes } => {
+            let list = list_name(&list)?;
+            if !yes && !confirm(&format!("delete the list {list} and all its entries?"))? {
+                let message = format!("{list} not deleted (answer yes, or pass --yes)");
+                return Err(InvalidInput(message).into());
+            }
+            connect(&client)?.delete_list(&list).await?;
+            match client.json {
+                true => format!("{}\n", serde_json::json!({ "deleted": list.to_string() })),
+                false => format!("deleted the list {list}\n"),
+            }
         }
         CliCommand::Edit {
             client,
@@ -658,12 +756,13 @@ pub async fn run_client(command: CliCommand) -> anyhow::Result<String> {
                 changes.insert("title".to_owned(), Value::String(title));
             }
             if let Some(date) = date {
+                let date = dates::resolve(&date, dates::today())?;
                 changes.insert("date".to_owned(), Value::String(date));
             }
-            anyhow::ensure!(
-                !changes.is_empty(),
-                "nothing to change: give --title or --date"
-            );
+            if changes.is_empty() {
+                let message = "nothing to change: give --title or --date";
+                return Err(InvalidInput(message.to_owned()).into());
+            }
             let entry = connect(&client)?
                 .update(&list_name(&list)?, entry_id(id)?, Value::Object(changes))
                 .await?;
@@ -688,6 +787,105 @@ pub async fn run_client(command: CliCommand) -> anyhow::Result<String> {
         }
     };
     Ok(output)
+}
+
+/// The entries filter of `todo entries`, with dates resolved; a reversed range is an error.
+fn entries_filter(
+    date: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    done: Option<bool>,
+) -> anyhow::Result<EntriesFilter> {
+    let today = dates::today();
+    let resolve = |text: Option<String>| text.map(|text| dates::resolve(&text, today)).transpose();
+    let (date, from, to) = (resolve(date)?, resolve(from)?, resolve(to)?);
+    if let (Some(from), Some(to)) = (&from, &to)
+        && from > to
+    {
+        let message = format!("--from {from} is after --to {to}: no date is in that range");
+        return Err(InvalidInput(message).into());
+    }
+    Ok(EntriesFilter {
+        date,
+        from,
+        to,
+        done,
+    })
+}
+
+/// `todo done` and `todo undone`.
+async fn set_done(client: &ClientArgs, list: &str, id: u64, done: bool) -> anyhow::Result<String> {
+    let changes = Value::Object(Map::from_iter([("done".to_owned(), Value::Bool(done))]));
+    let entry = connect(client)?
+        .update(&list_name(list)?, entry_id(id)?, changes)
+        .await?;
+    Ok(entries_output(client, &[entry], true))
+}
+
+/// `todo agenda`: open entries of every list the caller can see, up to `days` days ahead
+/// (overdue ones included), by date, then list, then id.
+async fn agenda(client: &ClientArgs, days: u32) -> anyhow::Result<String> {
+    let server = connect(client)?;
+    let today = dates::today();
+    let last = today + chrono::Days::new(u64::from(days - 1));
+    let filter = EntriesFilter {
+        to: Some(last.format("%Y-%m-%d").to_string()),
+        done: Some(false),
+        ..EntriesFilter::default()
+    };
+    let mut rows = Vec::new();
+    for name in server.lists(false).await? {
+        let entries = server.entries(&list_name(&name)?, &filter).await?;
+        rows.extend(entries.into_iter().map(|entry| (name.clone(), entry)));
+    }
+    rows.sort_by(|(a_list, a), (b_list, b)| (&a.date, a_list, a.id).cmp(&(&b.date, b_list, b.id)));
+    if client.json {
+        let rows: Vec<Value> = rows
+            .iter()
+            .map(|(list, entry)| serde_json::json!({"list": list, "entry": entry}))
+            .collect();
+        return Ok(format!("{}\n", Value::from(rows)));
+    }
+    if rows.is_empty() {
+        eprintln!("nothing open until {last}");
+        return Ok(String::new());
+    }
+    let today = today.format("%Y-%m-%d").to_string();
+    let width = rows
+        .iter()
+        .map(|(list, _)| list.chars().count())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let mut text = format!("{:<10}  {:<width$}  {:>4}  TITLE\n", "DATE", "LIST", "ID");
+    for (list, entry) in &rows {
+        let late = if entry.date < today {
+            "  (overdue)"
+        } else {
+            ""
+        };
+        let line = format!(
+            "{:<10}  {list:<width$}  {:>4}  {}{late}\n",
+            entry.date, entry.id, entry.title
+        );
+        text.push_str(&line);
+    }
+    Ok(text)
+}
+
+/// Asks `question` on the terminal; anything but y or yes is a no. Without a terminal to
+/// ask on, the answer is no: a script must say --yes.
+fn confirm(question: &str) -> anyhow::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        return Ok(false);
+    }
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
 }
 
 fn list_name(text: &str) -> anyhow::Result<ListRef> {

@@ -40,10 +40,11 @@ async fn ok(app: &TestApp, args: &[&str]) -> String {
     String::from_utf8(output.stdout).expect("UTF-8 output")
 }
 
-/// Asserts `output` is a failure with exit code 1 and one `error:` line on stderr; returns it.
-fn one_error_line(output: &Output) -> String {
+/// Asserts `output` is a failure with exit code `code` and one `error:` line on stderr;
+/// returns it.
+fn one_error_line(output: &Output, code: i32) -> String {
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
+    assert_eq!(output.status.code(), Some(code), "stderr: {stderr}");
     assert_eq!(stderr.lines().count(), 1, "exactly one line: {stderr:?}");
     assert!(stderr.starts_with("error: "), "{stderr:?}");
     assert!(output.stdout.is_empty(), "nothing on stdout");
@@ -87,8 +88,6 @@ async fn add_and_entries_print_aligned_tables() {
         out,
         "ID  DATE        DONE  TITLE\n 1  2018-12-19  no    Dentist\n"
     );
-    let out = ok(&app, &["entries", "empty"]).await;
-    assert_eq!(out, "ID  DATE        DONE  TITLE\n");
     app.shutdown().await;
 }
 
@@ -176,7 +175,7 @@ async fn an_unreachable_server_is_one_error_line() {
         ],
     ] {
         let output = todo(&args).await;
-        let stderr = one_error_line(&output);
+        let stderr = one_error_line(&output, 5);
         assert!(stderr.contains("127.0.0.1:1"), "names the server: {stderr}");
     }
 }
@@ -185,22 +184,44 @@ async fn an_unreachable_server_is_one_error_line() {
 async fn a_server_error_is_one_error_line_with_the_server_s_message() {
     let app = spawn_app().await;
     let server = app.address.as_str();
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str, i32); 8] = [
         (
             &["add", "--server", server, "l", "2018-13-01", "x"],
             "invalid date",
+            4,
         ),
         (
             &["entries", "--server", server, "l", "--date", "2018-02-30"],
             "invalid date",
+            4,
         ),
-        (&["done", "--server", server, "l", "7"], "not found"),
-        (&["rm", "--server", server, "l", "7"], "not found"),
-        (&["edit", "--server", server, "l", "1"], "nothing to change"),
+        (
+            &[
+                "entries",
+                "--server",
+                server,
+                "l",
+                "--from",
+                "2018-12-20",
+                "--to",
+                "2018-12-19",
+            ],
+            "is after --to",
+            4,
+        ),
+        (&["add", "--server", server, "l", "today", "  "], "blank", 4),
+        (&["done", "--server", server, "l", "7"], "not found", 3),
+        (&["rm", "--server", server, "l", "7"], "not found", 3),
+        (&["show", "--server", server, "l", "7"], "not found", 3),
+        (
+            &["edit", "--server", server, "l", "1"],
+            "nothing to change",
+            4,
+        ),
     ];
-    for (args, fragment) in cases {
+    for (args, fragment, code) in cases {
         let output = todo(args).await;
-        let stderr = one_error_line(&output);
+        let stderr = one_error_line(&output, code);
         assert!(stderr.contains(fragment), "todo {args:?}: {stderr}");
     }
     assert_eq!(app.get_json("/lists").await, json!({"lists": []}));
@@ -288,4 +309,90 @@ async fn watch_prints_each_committed_change_as_it_happens() {
     assert_eq!(added["id"], snapshot["id"].as_u64().unwrap() + 1);
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relative_dates_undone_show_agenda_and_rm_list() {
+    let app = spawn_app().await;
+    let today = chrono::Local::now().date_naive();
+    let day = |n: i64| {
+        (today + chrono::Duration::days(n))
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    ok(&app, &["add", "home", "tomorrow", "Milk"]).await;
+    ok(&app, &["add", "home", "-1w", "Late"]).await;
+    ok(&app, &["add", "work", "today", "Ship"]).await;
+    ok(&app, &["add", "work", "+30d", "Later"]).await;
+    let shown: Value =
+        serde_json::from_str(&ok(&app, &["show", "home", "1", "--json"]).await).unwrap();
+    assert_eq!(shown["date"], day(1), "tomorrow: {shown}");
+    ok(&app, &["done", "home", "2"]).await;
+    let undone: Value =
+        serde_json::from_str(&ok(&app, &["undone", "home", "2", "--json"]).await).unwrap();
+    assert_eq!(undone["done"], false);
+    ok(&app, &["done", "work", "1"]).await;
+
+    let open: Value =
+        serde_json::from_str(&ok(&app, &["entries", "home", "--open", "--json"]).await).unwrap();
+    let dates: Vec<&str> = open
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["date"].as_str().unwrap())
+        .collect();
+    assert_eq!(dates, [day(-7), day(1)], "by date, then id: {open}");
+    let from: Value =
+        serde_json::from_str(&ok(&app, &["entries", "work", "--from", "tomorrow", "--json"]).await)
+            .unwrap();
+    assert_eq!(from.as_array().unwrap().len(), 1, "--from alone: {from}");
+
+    let agenda = ok(&app, &["agenda", "--days", "7"]).await;
+    let lines: Vec<&str> = agenda.lines().collect();
+    assert_eq!(
+        lines.len(),
+        3,
+        "header, the late one, milk; not the done one, not +30d:\n{agenda}"
+    );
+    assert!(
+        lines[1].starts_with(&day(-7))
+            && lines[1].contains("Late")
+            && lines[1].ends_with("(overdue)"),
+        "{agenda}"
+    );
+    assert!(
+        lines[2].starts_with(&day(1)) && lines[2].contains("home") && lines[2].contains("Milk"),
+        "{agenda}"
+    );
+
+    let mut args = vec!["rm-list", "--server", app.address.as_str(), "work"];
+    let asked = todo(&args).await;
+    one_error_line(&asked, 4);
+    assert_eq!(
+        app.titles("work").await.len(),
+        2,
+        "without a terminal or --yes nothing is deleted"
+    );
+    args.push("--yes");
+    assert!(todo(&args).await.status.success());
+    assert!(app.titles("work").await.is_empty());
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_errors_carry_the_server_s_code_and_an_empty_list_says_so_on_stderr() {
+    let app = spawn_app().await;
+    let server = app.address.as_str();
+    let output = todo(&["done", "--server", server, "l", "7", "--json"]).await;
+    assert_eq!(output.status.code(), Some(3));
+    let error: Value = serde_json::from_slice(&output.stderr).expect("a JSON error");
+    assert_eq!(error["error"]["code"], "entry_not_found", "{error}");
+    let output = todo(&["entries", "--server", server, "empty"]).await;
+    assert!(output.status.success());
+    assert!(output.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "empty: no entries\n"
+    );
+    app.shutdown().await;
 }
