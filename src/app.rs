@@ -100,7 +100,9 @@ impl App {
         }
         let router = web::router(state, &config.web);
         let (stop_web, stopped) = oneshot::channel::<()>();
-        let web = tokio::spawn(web::serve(listener, router, tls, async move {
+        let max_connections = web::connections::cap(config.web.max_connections);
+        let connections = web::connections::Connections::new(max_connections);
+        let web = tokio::spawn(web::serve(listener, router, tls, connections, async move {
             let _ = stopped.await;
         }));
         let backend = if database_url.is_some() {
@@ -116,6 +118,7 @@ impl App {
             backend,
             data_dir = %data_dir.display(),
             workers,
+            max_connections,
             "listening"
         );
         Ok(App {

@@ -57,6 +57,9 @@ pub struct WebConfig {
     pub addr: SocketAddr,
     /// Most requests handled at once; more get 503.
     pub max_in_flight: usize,
+    /// Most connections open at once (more are answered 503 and closed); `None`: the
+    /// file-descriptor limit less a reserve (`web::connections::cap`).
+    pub max_connections: Option<usize>,
     /// Longest time a request may take before it gets 503.
     pub request_timeout: Duration,
     /// Longest time a client may take to send a request's body before it gets 408.
@@ -126,6 +129,7 @@ impl Default for WebConfig {
         WebConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 5454)),
             max_in_flight: 4_096,
+            max_connections: None,
             request_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(10),
             insecure_open: false,

@@ -343,6 +343,10 @@ pub struct ServeArgs {
     /// Most HTTP requests handled at once; more get 503.
     #[arg(long, env = "TODO_MAX_IN_FLIGHT", default_value_t = 4096)]
     pub max_in_flight: usize,
+    /// Most connections open at once; more are answered 503 and closed [default: the
+    /// file-descriptor limit (ulimit -n) less 256].
+    #[arg(long, env = "TODO_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: Option<u32>,
     /// Longest time a request may take before it gets 503.
     #[arg(long, env = "TODO_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
@@ -554,6 +558,7 @@ impl From<&ServeArgs> for Config {
             web: WebConfig {
                 addr: args.addr,
                 max_in_flight: args.max_in_flight,
+                max_connections: args.max_connections.map(|cap| cap as usize),
                 request_timeout: args.request_timeout,
                 body_timeout: args.body_timeout,
                 insecure_open: args.insecure_open,

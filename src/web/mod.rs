@@ -10,6 +10,7 @@ pub mod auth;
 pub mod body;
 pub mod book;
 pub mod calendar;
+pub mod connections;
 mod edge;
 pub mod error;
 pub mod events;
@@ -42,8 +43,11 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use tokio::net::TcpListener;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
+
+use connections::Connections;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_http::cors::{Any, CorsLayer};
@@ -302,6 +306,7 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     tls: Option<TlsAcceptor>,
+    connections: Connections,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut builder = http1::Builder::new();
@@ -325,6 +330,16 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let Some(permit) = connections.admit() else {
+            match &tls {
+                None => {
+                    tokio::spawn(connections::refuse(stream));
+                }
+                // A plain answer means nothing to a TLS client: close at once.
+                Some(_) => drop(stream),
+            }
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         // Login limits count failures per client address, which handlers read from here.
         let service = router
@@ -337,6 +352,7 @@ pub async fn serve(
         let connection = Connection {
             builder: builder.clone(),
             watcher: graceful.watcher(),
+            _permit: permit,
         };
         match &tls {
             None => {
@@ -367,6 +383,8 @@ pub async fn serve(
 struct Connection {
     builder: http1::Builder,
     watcher: Watcher,
+    /// Its place under the connection cap, given back when the connection ends.
+    _permit: OwnedSemaphorePermit,
 }
 
 impl Connection {

@@ -1,4 +1,5 @@
-//! Overload of the real binary: floods get 503 (never another 5xx) and memory stays bounded.
+//! Overload of the real binary: floods get 503 (never another 5xx), memory stays bounded, and
+//! connections over the cap are answered 503 at once.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -137,4 +138,48 @@ async fn durable_calls_past_their_timeout_get_503_with_retry_after() {
         "{statuses:?}"
     );
     assert!(statuses.get(&503).is_some_and(|n| *n > 0), "{statuses:?}");
+}
+
+/// Reads what the server sends on `stream` until it closes or stays silent for a second.
+fn read_answer(stream: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn connections_over_the_cap_are_answered_503_at_once_and_room_comes_back() {
+    use std::io::Write;
+    use std::net::TcpStream;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--max-connections", "3"]);
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    // Three clients hold every place, sending nothing.
+    let held: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(&addr).unwrap()).collect();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let mut fourth = TcpStream::connect(&addr).unwrap();
+    fourth
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: localhost\r\n\r\n")
+        .unwrap();
+    let answer = read_answer(&mut fourth);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(
+        answer.contains("too_many_connections") && answer.contains("retry-after: 1"),
+        "{answer}"
+    );
+    drop(held);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let mut later = TcpStream::connect(&addr).unwrap();
+    later
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let answer = read_answer(&mut later);
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "room again once they close: {answer}"
+    );
 }
