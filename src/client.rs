@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use reqwest::{Method, RequestBuilder, StatusCode};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -14,8 +13,9 @@ use crate::list::{EntryId, ListName};
 use crate::web::accounts::{
     LinkBody, LoginBody, MemberBody, NewTokenBody, RoleBody, TokenBody, TokenRequestBody,
 };
-use crate::web::body::{DumpBody, ImportedBody};
+use crate::web::body::{DumpBody, EntryBody, ImportedBody, ListsBody};
 use crate::web::encode_path_segment;
+use crate::web::error::ErrorBody;
 
 /// How long an event stream may stay open: for ever, in effect.
 const STREAM_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
@@ -46,18 +46,6 @@ pub enum ClientError {
     /// The server's answer could not be read.
     #[error("unexpected answer from the server: {0}")]
     Protocol(String),
-}
-
-/// The JSON error body the server sends.
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: ErrorDetail,
-}
-
-#[derive(Deserialize)]
-struct ErrorDetail {
-    code: String,
-    message: String,
 }
 
 /// A connection to one server; clones share its connection pool.
@@ -96,22 +84,6 @@ impl std::fmt::Display for ListRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
-}
-
-/// An entry as the server sends it.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
-pub struct EntryView {
-    /// The entry id.
-    pub id: u64,
-    /// The date, `YYYY-MM-DD`.
-    pub date: String,
-    /// The title.
-    pub title: String,
-    /// Whether it is done.
-    pub done: bool,
-    /// The client-chosen order, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub order: Option<i64>,
 }
 
 /// Which entries `entries` asks for: every filter given applies (`GET .../entries`).
@@ -175,7 +147,7 @@ impl Client {
         list: &ListRef,
         date: &str,
         title: &str,
-    ) -> Result<EntryView, ClientError> {
+    ) -> Result<EntryBody, ClientError> {
         let request = self
             .request(Method::POST, &entries_path(list))
             .json(&json!({"date": date, "title": title}));
@@ -187,7 +159,7 @@ impl Client {
         &self,
         list: &ListRef,
         filter: &EntriesFilter,
-    ) -> Result<Vec<EntryView>, ClientError> {
+    ) -> Result<Vec<EntryBody>, ClientError> {
         let mut request = self.request(Method::GET, &entries_path(list));
         for (name, value) in [
             ("date", &filter.date),
@@ -205,7 +177,7 @@ impl Client {
     }
 
     /// One entry.
-    pub async fn entry(&self, list: &ListRef, id: EntryId) -> Result<EntryView, ClientError> {
+    pub async fn entry(&self, list: &ListRef, id: EntryId) -> Result<EntryBody, ClientError> {
         self.send(self.request(Method::GET, &entry_path(list, id)))
             .await
     }
@@ -216,7 +188,7 @@ impl Client {
         list: &ListRef,
         id: EntryId,
         changes: Value,
-    ) -> Result<EntryView, ClientError> {
+    ) -> Result<EntryBody, ClientError> {
         let request = self
             .request(Method::PATCH, &entry_path(list, id))
             .json(&changes);
@@ -260,11 +232,6 @@ impl Client {
     /// Names of every list holding entries, following the pages; with `all` (admins only),
     /// every list on the server as `OWNER:LIST`, emptied ones included (`GET /lists?all=true`).
     pub async fn lists(&self, all: bool) -> Result<Vec<String>, ClientError> {
-        #[derive(Deserialize)]
-        struct Page {
-            lists: Vec<String>,
-            next: Option<String>,
-        }
         let mut names = Vec::new();
         let mut after = String::new();
         loop {
@@ -272,7 +239,7 @@ impl Client {
                 .request(Method::GET, "/lists")
                 .query(&[("after", after.as_str()), ("limit", "1000")])
                 .query(&[("all", all)]);
-            let page: Page = self.send(request).await?;
+            let page: ListsBody = self.send(request).await?;
             names.extend(page.lists);
             match page.next {
                 Some(next) => after = next,
@@ -427,7 +394,7 @@ impl Client {
         match serde_json::from_str::<ErrorBody>(&text) {
             Ok(body) => Err(ClientError::Server {
                 status,
-                code: body.error.code,
+                code: body.error.code.into_owned(),
                 message: body.error.message,
             }),
             Err(_) => Err(ClientError::Protocol(format!("{status}: {text}"))),

@@ -31,9 +31,10 @@ use crate::bench::workload::Workload;
 use crate::bench::{
     Api, BenchConfig, HttpConfig, InProcessConfig, LoadConfig, Scenario, Stop, Target,
 };
-use crate::client::{ClientError, EntriesFilter, EntryView, ListRef, ServerEvent};
+use crate::client::{ClientError, EntriesFilter, ListRef, ServerEvent};
 use crate::config::{Config, DatabaseConfig, ListsConfig, TlsConfig, WebConfig};
 use crate::list::EntryId;
+use crate::web::body::EntryBody;
 pub use failure::{InvalidInput, USAGE, exit_code, to_json};
 
 /// `todo --version`: the crate's version and the commit it was built from.
@@ -936,10 +937,10 @@ const WATCH_RETRY: Duration = Duration::from_secs(1);
 
 /// A change as one line; a snapshot as the list's table.
 fn watch_line(event: &ServerEvent) -> String {
-    let entry = || serde_json::from_value::<EntryView>(event.data.clone()).ok();
+    let entry = || serde_json::from_value::<EntryBody>(event.data.clone()).ok();
     match (event.event.as_str(), entry()) {
         ("snapshot", _) => {
-            let entries: Vec<EntryView> =
+            let entries: Vec<EntryBody> =
                 serde_json::from_value(event.data.clone()).unwrap_or_default();
             table(&entries)
         }
@@ -970,7 +971,7 @@ fn write_out(text: &str) -> anyhow::Result<bool> {
 }
 
 /// Entries as an aligned table, or as JSON (one object when `single`).
-fn entries_output(args: &ClientArgs, entries: &[EntryView], single: bool) -> String {
+fn entries_output(args: &ClientArgs, entries: &[EntryBody], single: bool) -> String {
     if args.json {
         let json = match (single, entries) {
             (true, [entry]) => serde_json::to_string(entry),
@@ -981,7 +982,7 @@ fn entries_output(args: &ClientArgs, entries: &[EntryView], single: bool) -> Str
     table(entries)
 }
 
-fn table(entries: &[EntryView]) -> String {
+fn table(entries: &[EntryBody]) -> String {
     let id_width = entries
         .iter()
         .map(|entry| entry.id.to_string().len())

@@ -3,10 +3,12 @@
 //! Handlers return `Result<_, ApiError>` and use `?`; the `From` impls below do the mapping once.
 //! Internal causes are logged, never sent to the client.
 
+use std::borrow::Cow;
+
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::accounts::AccountError;
 use crate::database::StorageError;
@@ -26,23 +28,26 @@ pub struct ApiError {
     retry_after: Option<u64>,
 }
 
-/// The JSON body of every error: `{"error": {"code": ..., "message": ...}}`.
-#[derive(Serialize, utoipa::ToSchema)]
+/// The JSON body of every error: `{"error": {"code": ..., "message": ...}}`; the `todo` client
+/// reads it back with this same type.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
-    error: ErrorDetail,
+    /// The error.
+    pub error: ErrorDetail,
 }
 
 /// The inside of an error body.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// A stable code such as `invalid_date` or `entry_not_found`. With a 503:
     /// `storage_unavailable` (a write was not stored; on `/healthz`, storage does not answer),
     /// `storage_damaged` (`/healthz`: storage reported damage), `outcome_unknown` (a write may or may not
     /// be stored; a retry with the same `Idempotency-Key` is safe), `overloaded`, `timeout`,
     /// `shutting_down`.
-    code: &'static str,
+    #[schema(value_type = String)]
+    pub code: Cow<'static, str>,
     /// What went wrong, for people.
-    message: String,
+    pub message: String,
 }
 
 impl ApiError {
@@ -104,7 +109,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
             error: ErrorDetail {
-                code: self.code,
+                code: Cow::Borrowed(self.code),
                 message: self.message,
             },
         };
