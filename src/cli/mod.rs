@@ -723,7 +723,12 @@ pub async fn run_client(command: CliCommand) -> anyhow::Result<String> {
                 .entries(&list_name(&list)?, &filter)
                 .await?;
             if entries.is_empty() && !client.json {
-                eprintln!("{list}: no entries");
+                let filtered =
+                    filter.date.is_some() || filter.from.is_some() || filter.to.is_some();
+                match filtered || filter.done.is_some() {
+                    true => eprintln!("{list}: no entries match"),
+                    false => eprintln!("{list}: no entries"),
+                }
                 return Ok(String::new());
             }
             entries.sort_by(|a, b| (&a.date, a.id).cmp(&(&b.date, b.id)));

@@ -288,19 +288,11 @@ fn add_constraints(document: &mut Value) {
         if nullable {
             field["type"] = json!(["string", "null"]);
         }
-    }
-    schemas["EntryBody"]["properties"]["id"] = entry_id.clone();
-    for name in [
-        "NewEntryBody",
-        "EntryPatch",
-        "NewTodoBody",
-        "TodoPatch",
-        "EntryBody",
-    ] {
         let order = &mut schemas[name]["properties"]["order"];
         order["minimum"] = json!(i64::MIN);
         order["maximum"] = json!(i64::MAX);
     }
+    schemas["EntryBody"]["properties"]["id"] = entry_id.clone();
     schemas["DumpBody"]["properties"]["next_id"]["maximum"] = json!(EntryId::MAX.get() + 1);
     schemas["NewUserBody"]["properties"]["name"] = user.clone();
     schemas["NewUserBody"]["properties"]["password"] =

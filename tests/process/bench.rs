@@ -75,6 +75,13 @@ fn bench_against(url: &str, extra: &[&str]) -> std::process::Output {
         .expect("todo bench runs")
 }
 
+/// `bench_against`, which must succeed.
+fn bench_succeeds(url: &str, extra: &[&str]) {
+    let ran = bench_against(url, extra);
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    assert!(ran.status.success(), "todo bench {extra:?}: {stderr}");
+}
+
 #[tokio::test]
 async fn the_load_benchmark_leaves_users_lists_alone_and_removes_its_own() {
     let dir = tempfile::tempdir().expect("a data directory");
@@ -105,12 +112,7 @@ async fn the_load_benchmark_leaves_users_lists_alone_and_removes_its_own() {
         "nothing written"
     );
 
-    let ran = bench_against(&server.url, &["--duration", "1s", "--yes", "--keep"]);
-    assert!(
-        ran.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ran.stderr)
-    );
+    bench_succeeds(&server.url, &["--duration", "1s", "--yes", "--keep"]);
     let lists = get_json(&format!("{}/lists", server.url)).await;
     assert_eq!(
         lists["lists"],
@@ -125,12 +127,7 @@ async fn the_load_benchmark_leaves_users_lists_alone_and_removes_its_own() {
         "--keep keeps them: {lists}"
     );
 
-    let ran = bench_against(&server.url, &["--duration", "1s", "--yes"]);
-    assert!(
-        ran.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ran.stderr)
-    );
+    bench_succeeds(&server.url, &["--duration", "1s", "--yes"]);
     let lists = get_json(&format!("{}/lists", server.url)).await;
     assert_eq!(
         lists["lists"],
