@@ -17,7 +17,9 @@ use crate::database::StorageError;
 use crate::list::{NameRules, is_list_name_char};
 
 pub use limiter::LoginLimiter;
-pub use secret::{check_password, hash_password, secret_hash};
+pub use secret::{
+    MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, check_password, hash_password, secret_hash,
+};
 pub use service::{Accounts, Resolved};
 pub use store::{LinkRow, TokenRow, UserRow};
 

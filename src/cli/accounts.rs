@@ -42,7 +42,7 @@ pub enum UserCommand {
     Add {
         #[command(flatten)]
         storage: StorageArgs,
-        /// The user name: letters, digits and -_.@+.
+        /// The user name: 1 to 64 characters, no spaces, and of ASCII punctuation only -_.@+.
         name: String,
         /// Let the user manage accounts and read metrics.
         #[arg(long)]

@@ -16,7 +16,7 @@ use super::error::{ApiError, ErrorBody};
 use super::{AppState, json_body};
 
 /// Longest name of an API token.
-const MAX_TOKEN_NAME_CHARS: usize = 100;
+pub const MAX_TOKEN_NAME_CHARS: usize = 100;
 
 /// Body of `POST /auth/login`.
 /// No `Debug`: it holds a password.
@@ -46,7 +46,7 @@ pub struct NewTokenBody {
 #[derive(Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUserBody {
-    /// 1 to 64 letters, digits or `-_.@+`.
+    /// 1 to 64 characters of a list name but spaces (see `UserName`).
     pub name: String,
     /// At least 8 characters.
     pub password: String,

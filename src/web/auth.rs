@@ -269,8 +269,8 @@ impl ListTarget {
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParam {
-    /// The list: 1 to 128 letters, digits, spaces or `-_.@+`; `OWNER:LIST` for a list shared
-    /// with the caller.
+    /// The list: its name (1 to 128 characters, see `ListName`), or `OWNER:LIST` for a list
+    /// shared with the caller.
     #[param(required = true)]
     list: Option<String>,
 }

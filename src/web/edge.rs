@@ -76,8 +76,9 @@ fn is_json(headers: &axum::http::HeaderMap) -> bool {
         return false;
     };
     let essence = value.split(';').next().unwrap_or_default().trim();
+    let suffix = essence.get(essence.len().saturating_sub(5)..);
     essence.eq_ignore_ascii_case("application/json")
-        || essence.to_ascii_lowercase().ends_with("+json")
+        || suffix.is_some_and(|suffix| suffix.eq_ignore_ascii_case("+json"))
 }
 
 /// The largest body `request` may send: an import carries a whole list.

@@ -137,7 +137,7 @@ async fn every_list(state: &AppState, after: &str, limit: usize) -> Result<Lists
 }
 
 /// Reads a list's entries: all of them, one day's, or a range of days.
-#[utoipa::path(get, path = "/lists/{list}/entries", params(("list" = String, Path, max_length = 128), EntriesParams),
+#[utoipa::path(get, path = "/lists/{list}/entries", params(("list" = String, Path), EntriesParams),
     responses((status = 200, body = [EntryBody]), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn list_entries(
     State(state): State<AppState>,
@@ -171,7 +171,7 @@ fn entries_query(params: &EntriesParams) -> Result<EntriesQuery, ApiError> {
 
 /// Adds an entry. With `?async=true` it is a cast: 202 once queued, not yet stored.
 #[utoipa::path(post, path = "/lists/{list}/entries", request_body = NewEntryBody,
-    params(("list" = String, Path, max_length = 128), WriteParams,
+    params(("list" = String, Path), WriteParams,
         ("Idempotency-Key" = Option<String>, Header, max_length = 255, description = "a retry with the same key returns the first result")),
     responses((status = 201, body = EntryBody, headers(("Location" = String))), (status = 202, body = QueuedBody),
         (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
@@ -206,7 +206,7 @@ pub async fn add_entry(
 }
 
 /// Reads one entry.
-#[utoipa::path(get, path = "/lists/{list}/entries/{id}", params(("list" = String, Path, max_length = 128), ("id" = u64, Path, minimum = 1)),
+#[utoipa::path(get, path = "/lists/{list}/entries/{id}", params(("list" = String, Path), ("id" = u64, Path, minimum = 1)),
     responses((status = 200, body = EntryBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get_entry(
     State(state): State<AppState>,
@@ -219,7 +219,7 @@ pub async fn get_entry(
 
 /// Changes some fields of an entry; absent fields keep their value.
 #[utoipa::path(patch, path = "/lists/{list}/entries/{id}", request_body = EntryPatch,
-    params(("list" = String, Path, max_length = 128), ("id" = u64, Path, minimum = 1), WriteParams),
+    params(("list" = String, Path), ("id" = u64, Path, minimum = 1), WriteParams),
     responses((status = 200, body = EntryBody), (status = 202, body = QueuedBody), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn update_entry(
@@ -243,7 +243,7 @@ pub async fn update_entry(
 }
 
 /// Deletes one entry.
-#[utoipa::path(delete, path = "/lists/{list}/entries/{id}", params(("list" = String, Path, max_length = 128), ("id" = u64, Path, minimum = 1)),
+#[utoipa::path(delete, path = "/lists/{list}/entries/{id}", params(("list" = String, Path), ("id" = u64, Path, minimum = 1)),
     responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn delete_entry(
     State(state): State<AppState>,
@@ -255,7 +255,7 @@ pub async fn delete_entry(
 }
 
 /// Deletes every entry of a list. Ids already handed out are not reused.
-#[utoipa::path(delete, path = "/lists/{list}", params(("list" = String, Path, max_length = 128)),
+#[utoipa::path(delete, path = "/lists/{list}", params(("list" = String, Path)),
     responses((status = 204), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn delete_list(
     State(state): State<AppState>,
@@ -267,7 +267,7 @@ pub async fn delete_list(
 
 /// The whole list with its id counter and version, once every write in flight has its
 /// outcome: what `todo export` writes.
-#[utoipa::path(get, path = "/lists/{list}/dump", params(("list" = String, Path, max_length = 128)),
+#[utoipa::path(get, path = "/lists/{list}/dump", params(("list" = String, Path)),
     responses((status = 200, body = DumpBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn export_list(
     State(state): State<AppState>,
@@ -281,7 +281,7 @@ pub async fn export_list(
 /// into a list that holds no entries and has handed out none of those ids; a list that
 /// already holds exactly these entries is left as it is (importing twice changes nothing);
 /// anything else is 409 `import_conflict` and changes nothing.
-#[utoipa::path(put, path = "/lists/{list}/dump", request_body = DumpBody, params(("list" = String, Path, max_length = 128)),
+#[utoipa::path(put, path = "/lists/{list}/dump", request_body = DumpBody, params(("list" = String, Path)),
     responses((status = 200, body = ImportedBody), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn import_list(

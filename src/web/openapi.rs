@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use utoipa::Modify;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use crate::accounts::MAX_USER_NAME_CHARS;
-use crate::list::{EntryId, MAX_LIST_NAME_CHARS, REFUSED_IN_NAMES};
+use crate::accounts::{MAX_PASSWORD_CHARS, MAX_USER_NAME_CHARS, MIN_PASSWORD_CHARS};
+use crate::list::{EntryId, MAX_LIST_NAME_CHARS, MAX_TITLE_CHARS, REFUSED_IN_NAMES};
 
 use super::{accounts, body, book, calendar, error, events, handlers, todo_backend};
 
@@ -220,12 +220,12 @@ fn add_constraints(document: &mut Value) {
     let (list, user) = (list_schema(), user_schema());
     let entry_id =
         json!({"type": "integer", "format": "int64", "minimum": 1, "maximum": EntryId::MAX.get()});
-    let title =
-        json!({"type": "string", "minLength": 1, "maxLength": 1000, "pattern": TITLE_PATTERN});
+    let title = json!({"type": "string", "minLength": 1, "maxLength": MAX_TITLE_CHARS, "pattern": TITLE_PATTERN});
     let row_id = json!({"type": "integer", "format": "int64", "minimum": 1, "maximum": i64::MAX});
     let last_event_id =
         json!({"type": "integer", "format": "int64", "minimum": 0, "maximum": i64::MAX});
-    let idempotency_key = json!({"type": "string", "pattern": "^[\\u0021-\\u007e]{1,255}$"});
+    let idempotency_key = json!({"type": "string", "minLength": 1,
+        "maxLength": super::MAX_IDEMPOTENCY_KEY_BYTES, "pattern": "^[\\u0021-\\u007e]+$"});
     for (path, item) in document["paths"].as_object_mut().into_iter().flatten() {
         for operation in item
             .as_object_mut()
@@ -296,8 +296,8 @@ fn add_constraints(document: &mut Value) {
     schemas["DumpBody"]["properties"]["next_id"]["maximum"] = json!(EntryId::MAX.get() + 1);
     schemas["NewUserBody"]["properties"]["name"] = user.clone();
     schemas["NewUserBody"]["properties"]["password"] =
-        json!({"type": "string", "minLength": 8, "maxLength": 1024});
-    schemas["TokenRequestBody"]["properties"]["name"] = json!({"type": "string", "minLength": 1, "maxLength": 100, "pattern": r"^[^\x00-\x1f\x7f-\x9f]+$"});
+        json!({"type": "string", "minLength": MIN_PASSWORD_CHARS, "maxLength": MAX_PASSWORD_CHARS});
+    schemas["TokenRequestBody"]["properties"]["name"] = json!({"type": "string", "minLength": 1, "maxLength": accounts::MAX_TOKEN_NAME_CHARS, "pattern": r"^[^\x00-\x1f\x7f-\x9f]+$"});
     schemas["TokenRequestBody"]["properties"]["expires_at"] =
         json!({"type": ["string", "null"], "format": "date-time"});
 }

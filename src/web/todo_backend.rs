@@ -35,7 +35,7 @@ fn todo(entry: &Entry, state: &AppState, target: &ListTarget, headers: &HeaderMa
 }
 
 /// Every todo of the list.
-#[utoipa::path(get, path = "/lists/{list}/todos", params(("list" = String, Path, max_length = 128)),
+#[utoipa::path(get, path = "/lists/{list}/todos", params(("list" = String, Path)),
     responses((status = 200, body = [TodoBody]), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn list_todos(
     State(state): State<AppState>,
@@ -53,7 +53,7 @@ pub async fn list_todos(
 
 /// Creates a todo; its date is today (UTC) unless the body gives one.
 #[utoipa::path(post, path = "/lists/{list}/todos", request_body = NewTodoBody,
-    params(("list" = String, Path, max_length = 128), ("Idempotency-Key" = Option<String>, Header, max_length = 255)),
+    params(("list" = String, Path), ("Idempotency-Key" = Option<String>, Header, max_length = 255)),
     responses((status = 201, body = TodoBody, headers(("Location" = String))), (status = 400, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn create_todo(
@@ -76,7 +76,7 @@ pub async fn create_todo(
 }
 
 /// Deletes every todo of the list.
-#[utoipa::path(delete, path = "/lists/{list}/todos", params(("list" = String, Path, max_length = 128)),
+#[utoipa::path(delete, path = "/lists/{list}/todos", params(("list" = String, Path)),
     responses((status = 204), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn delete_todos(
     State(state): State<AppState>,
@@ -87,7 +87,7 @@ pub async fn delete_todos(
 }
 
 /// One todo.
-#[utoipa::path(get, path = "/lists/{list}/todos/{id}", params(("list" = String, Path, max_length = 128), ("id" = u64, Path, minimum = 1)),
+#[utoipa::path(get, path = "/lists/{list}/todos/{id}", params(("list" = String, Path), ("id" = u64, Path, minimum = 1)),
     responses((status = 200, body = TodoBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get_todo(
     State(state): State<AppState>,
@@ -101,7 +101,7 @@ pub async fn get_todo(
 
 /// Changes some fields of a todo; absent fields keep their value.
 #[utoipa::path(patch, path = "/lists/{list}/todos/{id}", request_body = TodoPatch,
-    params(("list" = String, Path, max_length = 128), ("id" = u64, Path, minimum = 1)),
+    params(("list" = String, Path), ("id" = u64, Path, minimum = 1)),
     responses((status = 200, body = TodoBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn update_todo(
@@ -117,7 +117,7 @@ pub async fn update_todo(
 }
 
 /// Deletes one todo.
-#[utoipa::path(delete, path = "/lists/{list}/todos/{id}", params(("list" = String, Path, max_length = 128), ("id" = u64, Path, minimum = 1)),
+#[utoipa::path(delete, path = "/lists/{list}/todos/{id}", params(("list" = String, Path), ("id" = u64, Path, minimum = 1)),
     responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn delete_todo(
     State(state): State<AppState>,
