@@ -102,6 +102,17 @@ pub enum TokenCommand {
     },
 }
 
+impl TokenCommand {
+    /// The client flags it was given.
+    pub(super) fn client(&self) -> &ClientArgs {
+        match self {
+            TokenCommand::Create { client, .. }
+            | TokenCommand::List { client }
+            | TokenCommand::Revoke { client, .. } => client,
+        }
+    }
+}
+
 /// `todo link ...`: share links of one of your lists.
 #[derive(Debug, Subcommand)]
 pub enum LinkCommand {
@@ -131,6 +142,17 @@ pub enum LinkCommand {
         /// The link's id, from `todo link list`.
         id: i64,
     },
+}
+
+impl LinkCommand {
+    /// The client flags it was given.
+    pub(super) fn client(&self) -> &ClientArgs {
+        match self {
+            LinkCommand::Create { client, .. }
+            | LinkCommand::List { client, .. }
+            | LinkCommand::Revoke { client, .. } => client,
+        }
+    }
 }
 
 /// `--role`: read or write.

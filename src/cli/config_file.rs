@@ -6,7 +6,6 @@
 //! flag beats the environment, which beats the file, which beats the default; and every value
 //! passes the same parser, with the same messages, as the flag's.
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -29,7 +28,8 @@ struct Flag {
 /// Parses the command line; for `todo serve --config FILE`, once more with the file's values.
 /// Usage errors exit as clap's own do; a bad file is an error naming it and the key.
 pub fn parse() -> anyhow::Result<Cli> {
-    let matches = Cli::command().get_matches();
+    let args = super::argv::hoist_client_flags(std::env::args_os().collect());
+    let matches = Cli::command().get_matches_from(&args);
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     let Some(serve) = matches.subcommand_matches("serve") else {
         return Ok(cli);
@@ -37,7 +37,7 @@ pub fn parse() -> anyhow::Result<Cli> {
     let Some(file) = serve.get_one::<PathBuf>("config") else {
         return Ok(cli);
     };
-    let mut args: Vec<OsString> = std::env::args_os().collect();
+    let mut args = args;
     for (flag, value) in values_from(file)? {
         let given = serve.value_source(&flag.id);
         if matches!(

@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 mod accounts;
+mod argv;
 mod config_file;
 mod dates;
 mod failure;
@@ -47,7 +48,13 @@ pub const VERSION: &str = concat!(
 
 /// A concurrent, durable to-do list server, and its client.
 #[derive(Debug, Parser)]
-#[command(name = "todo", version = VERSION, about)]
+#[command(
+    name = "todo",
+    version = VERSION,
+    about,
+    after_help = "The client flags (--server, --token, --ca-cert, --json) go before or after \
+                  the subcommand: todo --server https://todo.example lists"
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -57,6 +64,11 @@ pub struct Cli {
 impl CliCommand {
     /// Whether the command was asked for JSON (`--json`), so that its errors are JSON too.
     pub fn wants_json(&self) -> bool {
+        self.client().is_some_and(|client| client.json)
+    }
+
+    /// The client flags of a command that talks to a server.
+    fn client(&self) -> Option<&ClientArgs> {
         match self {
             CliCommand::Add { client, .. }
             | CliCommand::Entries { client, .. }
@@ -71,8 +83,22 @@ impl CliCommand {
             | CliCommand::Ping { client }
             | CliCommand::Watch { client, .. }
             | CliCommand::Export { client, .. }
-            | CliCommand::Import { client, .. } => client.json,
-            _ => false,
+            | CliCommand::Import { client, .. }
+            | CliCommand::Login { client, .. }
+            | CliCommand::Logout { client }
+            | CliCommand::Share { client, .. }
+            | CliCommand::Unshare { client, .. }
+            | CliCommand::Members { client, .. } => Some(client),
+            CliCommand::Token(command) => Some(command.client()),
+            CliCommand::Link(command) => Some(command.client()),
+            CliCommand::Serve(_)
+            | CliCommand::Backup { .. }
+            | CliCommand::Restore { .. }
+            | CliCommand::Check { .. }
+            | CliCommand::Completions { .. }
+            | CliCommand::Man
+            | CliCommand::Bench(_)
+            | CliCommand::User(_) => None,
         }
     }
 }

@@ -2,8 +2,7 @@
 //! members and share links; with their wire types, which the `todo` client reads too.
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -11,9 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::accounts::{LinkRow, Role, TokenRow, UserName, UserRow};
 
+use super::AppState;
 use super::auth::{Caller, ClientAddress, ListTarget, SESSION_COOKIE, from_another_site};
 use super::error::{ApiError, ErrorBody};
-use super::{AppState, json_body};
+use super::extract::JsonObject;
 
 /// Longest name of an API token.
 pub const MAX_TOKEN_NAME_CHARS: usize = 100;
@@ -167,9 +167,8 @@ pub async fn me(caller: Result<Caller, ApiError>) -> Json<MeBody> {
 pub async fn login(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
-    body: Result<Bytes, BytesRejection>,
+    JsonObject(LoginBody { user, password }): JsonObject<LoginBody>,
 ) -> Result<Response, ApiError> {
-    let LoginBody { user, password } = json_body(body)?;
     // Counted before the slow check, under one lock with the check, so that concurrent
     // guesses count too.
     if let Err(wait) = state.limiter.attempt(&user, address) {
@@ -225,7 +224,7 @@ pub async fn create_user(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<JsonObject<NewUserBody>, ApiError>,
 ) -> Result<Response, ApiError> {
     caller.require_admin()?;
     // While no account exists anyone on loopback may make the first; a page in a browser on
@@ -236,11 +235,11 @@ pub async fn create_user(
             "the first account is made from this server's own pages or the command line",
         ));
     }
-    let NewUserBody {
+    let JsonObject(NewUserBody {
         name,
         password,
         admin,
-    } = json_body(body)?;
+    }) = body?;
     let name = UserName::parse(&name)?;
     let user = state.accounts.create_user(name, password, admin).await?;
     tracing::info!(user = %user.name, admin = user.admin, "account created");
@@ -287,10 +286,10 @@ fn user_body(user: &UserRow) -> UserBody {
 pub async fn create_token(
     State(state): State<AppState>,
     caller: Caller,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<JsonObject<TokenRequestBody>, ApiError>,
 ) -> Result<Response, ApiError> {
     let principal = caller.user()?;
-    let TokenRequestBody { name, expires_at } = json_body(body)?;
+    let JsonObject(TokenRequestBody { name, expires_at }) = body?;
     let n_chars = name.chars().count();
     if n_chars == 0 || n_chars > MAX_TOKEN_NAME_CHARS || name.chars().any(char::is_control) {
         return Err(ApiError::new(
@@ -416,11 +415,11 @@ pub async fn put_member(
     State(state): State<AppState>,
     target: ListTarget,
     path: Result<Path<(String, String)>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<JsonObject<RoleBody>, ApiError>,
 ) -> Result<Json<MemberBody>, ApiError> {
     let owner = target.require_owner()?.clone();
     let (_, user) = path?.0;
-    let RoleBody { role } = json_body(body)?;
+    let JsonObject(RoleBody { role }) = body?;
     let member = UserName::parse(&user)?;
     if member == owner.name {
         return Err(ApiError::new(
@@ -473,10 +472,10 @@ pub async fn delete_member(
 pub async fn create_link(
     State(state): State<AppState>,
     target: ListTarget,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<JsonObject<RoleBody>, ApiError>,
 ) -> Result<Response, ApiError> {
     target.require_owner()?;
-    let RoleBody { role } = json_body(body)?;
+    let JsonObject(RoleBody { role }) = body?;
     let (row, secret) = state.accounts.create_link(target.key, role).await?;
     let mut body = link_body(&row);
     body.path = Some(format!("/s/{secret}"));

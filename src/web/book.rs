@@ -4,8 +4,7 @@
 //! `DATE TITLE` line per entry, joined by `\n`. Unlike the book, a missing or bad parameter gets
 //! 400, and an acknowledged `add_entry` is durable.
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde::Deserialize;
@@ -15,6 +14,7 @@ use crate::lists::{Command, EntriesQuery};
 
 use super::auth::{ListParam, ListTarget};
 use super::error::{ApiError, ErrorBody};
+use super::extract::Params;
 use super::{AppState, idempotency_key};
 
 /// Query of the book's `add_entry`.
@@ -57,10 +57,9 @@ fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, ApiErr
 pub async fn add_entry(
     State(state): State<AppState>,
     target: ListTarget,
-    params: Result<Query<AddParams>, QueryRejection>,
+    Params(params): Params<AddParams>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    let Query(params) = params?;
     let list = &target.key;
     let date = Date::parse(required(&params.date, "date")?)?;
     let title = Title::parse(required(&params.title, "title")?)?;
@@ -85,9 +84,8 @@ pub async fn add_entry(
 pub async fn entries(
     State(state): State<AppState>,
     target: ListTarget,
-    params: Result<Query<DayParams>, QueryRejection>,
+    Params(params): Params<DayParams>,
 ) -> Result<String, ApiError> {
-    let Query(params) = params?;
     let date = Date::parse(required(&params.date, "date")?)?;
     let entries = state
         .cache

@@ -2,13 +2,17 @@
 //! shared), and a process out of descriptors can neither accept nor open its database files,
 //! so the server keeps its connections below the descriptor limit, with room to spare, and
 //! answers a connection over the cap at once with a 503 instead of letting `accept` fail.
+//! Under TLS the 503 goes through a handshake, so a browser shows it rather than a broken
+//! connection. The refusals themselves are bounded (`REFUSALS_AT_ONCE`): past that a flood's
+//! connections are closed unanswered, and the descriptors they hold stay within the reserve.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
 
 /// Descriptors kept free of connections: the database files and their WAL, the log, the
 /// account connection, the connections refused over the cap while they are answered.
@@ -17,8 +21,12 @@ const RESERVED_FDS: u64 = 256;
 const DEFAULT_CAP: u64 = 65_536;
 /// The smallest cap the limit can lead to.
 const MIN_CAP: u64 = 16;
-/// How long a refused connection may take to read its 503.
+/// How long a refused connection may take to read its 503, a TLS handshake included.
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(1);
+/// How much of a refused request's head is read before the answer, at most.
+const MAX_HEAD_READ: usize = 16 * 1024;
+/// Connections over the cap being answered at once: a quarter of `RESERVED_FDS`.
+const REFUSALS_AT_ONCE: usize = 64;
 
 /// The cap: `configured`, or the soft descriptor limit (`ulimit -n`) less `RESERVED_FDS`.
 pub fn cap(configured: Option<usize>) -> usize {
@@ -41,25 +49,56 @@ pub fn cap(configured: Option<usize>) -> usize {
     usize::try_from(cap).unwrap_or(usize::MAX)
 }
 
-/// The connections open now, at most the cap.
+/// The connections open now, at most the cap, and those being refused.
 #[derive(Clone)]
-pub struct Connections(Arc<Semaphore>);
+pub struct Connections {
+    open: Arc<Semaphore>,
+    refusing: Arc<Semaphore>,
+}
 
 impl Connections {
     /// Room for `cap` connections.
     pub fn new(cap: usize) -> Connections {
-        Connections(Arc::new(Semaphore::new(cap)))
+        Connections {
+            open: Arc::new(Semaphore::new(cap)),
+            refusing: Arc::new(Semaphore::new(REFUSALS_AT_ONCE)),
+        }
     }
 
     /// A place for one more connection, held until the permit drops; `None` at the cap.
     pub fn admit(&self) -> Option<OwnedSemaphorePermit> {
-        self.0.clone().try_acquire_owned().ok()
+        self.open.clone().try_acquire_owned().ok()
+    }
+
+    /// A place to answer one more connection over the cap; `None` when `REFUSALS_AT_ONCE`
+    /// are being answered already, and the connection is to be closed as it is.
+    pub fn refusal(&self) -> Option<OwnedSemaphorePermit> {
+        self.refusing.clone().try_acquire_owned().ok()
     }
 }
 
-/// Answers a connection over the cap with a 503 (a fixed answer: no request is read) and
-/// closes it, so the client knows to come back rather than wait.
-pub async fn refuse(mut stream: TcpStream) {
+/// Answers a connection over the cap with a 503, after the TLS handshake when `tls` is set,
+/// and closes it, so the client knows to come back rather than wait. The request head is
+/// read first (and ignored): an HTTP client takes an answer that comes before its request
+/// for a broken connection. `_refusal` is its place among the refusals, given back at the
+/// end.
+pub async fn refuse(stream: TcpStream, tls: Option<TlsAcceptor>, _refusal: OwnedSemaphorePermit) {
+    let answer = async {
+        match tls {
+            None => refuse_request(stream).await,
+            Some(acceptor) => refuse_request(acceptor.accept(stream).await?).await,
+        }
+    };
+    let _ = tokio::time::timeout(REFUSAL_TIMEOUT, answer).await;
+}
+
+async fn refuse_request(mut stream: impl AsyncRead + AsyncWrite + Unpin) -> std::io::Result<()> {
+    let mut head = Vec::with_capacity(1024);
+    while !head.windows(4).any(|window| window == b"\r\n\r\n") && head.len() < MAX_HEAD_READ {
+        if stream.read_buf(&mut head).await? == 0 {
+            return Ok(());
+        }
+    }
     let body = r#"{"error":{"code":"too_many_connections","message":"the server has as many connections open as it allows; retry shortly"}}"#;
     let answer = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
@@ -67,11 +106,8 @@ pub async fn refuse(mut stream: TcpStream) {
          content-length: {}\r\n\r\n{body}",
         body.len()
     );
-    let write = async {
-        stream.write_all(answer.as_bytes()).await?;
-        stream.shutdown().await
-    };
-    let _ = tokio::time::timeout(REFUSAL_TIMEOUT, write).await;
+    stream.write_all(answer.as_bytes()).await?;
+    stream.shutdown().await
 }
 
 #[cfg(test)]
@@ -96,5 +132,16 @@ mod tests {
         assert!(connections.admit().is_none());
         drop(first);
         assert!(connections.admit().is_some());
+    }
+
+    #[test]
+    fn refusals_are_bounded_too() {
+        let connections = Connections::new(1);
+        let refusals: Vec<_> = (0..REFUSALS_AT_ONCE)
+            .map(|_| connections.refusal().unwrap())
+            .collect();
+        assert!(connections.refusal().is_none());
+        drop(refusals);
+        assert!(connections.refusal().is_some());
     }
 }

@@ -3,9 +3,7 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -19,7 +17,8 @@ use super::body::{
     DumpBody, EntryBody, EntryPatch, HealthBody, ImportedBody, ListsBody, NewEntryBody, QueuedBody,
 };
 use super::error::{ApiError, ErrorBody};
-use super::{AppState, WriteParams, idempotency_key, json_body};
+use super::extract::{JsonObject, Params};
+use super::{AppState, WriteParams, idempotency_key};
 
 /// Largest page of `GET /lists`.
 const MAX_LISTS_PAGE: usize = 1_000;
@@ -64,9 +63,8 @@ pub struct EntriesParams {
 pub async fn list_lists(
     State(state): State<AppState>,
     caller: Caller,
-    params: Result<Query<ListsParams>, QueryRejection>,
+    Params(params): Params<ListsParams>,
 ) -> Result<Json<ListsBody>, ApiError> {
-    let Query(params) = params?;
     let limit = params.limit.unwrap_or(DEFAULT_LISTS_PAGE);
     if !(1..=MAX_LISTS_PAGE).contains(&limit) {
         return Err(ApiError::bad_parameter(
@@ -142,9 +140,8 @@ async fn every_list(state: &AppState, after: &str, limit: usize) -> Result<Lists
 pub async fn list_entries(
     State(state): State<AppState>,
     target: ListTarget,
-    params: Result<Query<EntriesParams>, QueryRejection>,
+    Params(params): Params<EntriesParams>,
 ) -> Result<Json<Vec<EntryBody>>, ApiError> {
-    let params = params?.0;
     let query = entries_query(&params)?;
     let entries = state.cache.entries(&target.key, query).await?;
     let wanted = |entry: &&Entry| params.done.is_none_or(|done| entry.done == done);
@@ -179,13 +176,12 @@ fn entries_query(params: &EntriesParams) -> Result<EntriesQuery, ApiError> {
 pub async fn add_entry(
     State(state): State<AppState>,
     target: ListTarget,
-    params: Result<Query<WriteParams>, QueryRejection>,
+    Params(params): Params<WriteParams>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    JsonObject(body): JsonObject<NewEntryBody>,
 ) -> Result<Response, ApiError> {
     let list = &target.key;
-    let params = params?.0;
-    let entry = NewEntry::try_from(json_body::<NewEntryBody>(body)?)?;
+    let entry = NewEntry::try_from(body)?;
     let idempotency_key = idempotency_key(&headers)?;
     if params.is_async() {
         let command = Command::AddEntry {
@@ -226,12 +222,11 @@ pub async fn update_entry(
     State(state): State<AppState>,
     target: ListTarget,
     EntryIdParam(id): EntryIdParam,
-    params: Result<Query<WriteParams>, QueryRejection>,
-    body: Result<Bytes, BytesRejection>,
+    Params(params): Params<WriteParams>,
+    JsonObject(body): JsonObject<EntryPatch>,
 ) -> Result<Response, ApiError> {
     let list = &target.key;
-    let params = params?.0;
-    let changes = Changes::try_from(json_body::<EntryPatch>(body)?)?;
+    let changes = Changes::try_from(body)?;
     if params.is_async() {
         state
             .cache
@@ -287,9 +282,8 @@ pub async fn export_list(
 pub async fn import_list(
     State(state): State<AppState>,
     target: ListTarget,
-    body: Result<Bytes, BytesRejection>,
+    JsonObject(dump): JsonObject<DumpBody>,
 ) -> Result<Json<ImportedBody>, ApiError> {
-    let dump: DumpBody = json_body(body)?;
     let (entries, next_id) = dump.into_entries()?;
     let imported = state.cache.import(&target.key, entries, next_id).await?;
     Ok(Json(ImportedBody::from(imported)))

@@ -14,6 +14,7 @@ pub mod connections;
 mod edge;
 pub mod error;
 pub mod events;
+pub mod extract;
 pub mod handlers;
 pub mod metrics;
 pub mod openapi;
@@ -25,9 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
-use axum::body::Bytes;
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit};
 use axum::http::{HeaderMap, HeaderName, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -331,12 +330,8 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let Some(permit) = connections.admit() else {
-            match &tls {
-                None => {
-                    tokio::spawn(connections::refuse(stream));
-                }
-                // A plain answer means nothing to a TLS client: close at once.
-                Some(_) => drop(stream),
+            if let Some(refusal) = connections.refusal() {
+                tokio::spawn(connections::refuse(stream, tls.clone(), refusal));
             }
             continue;
         };
@@ -416,23 +411,6 @@ impl WriteParams {
     fn is_async(&self) -> bool {
         self.is_async == Some(true)
     }
-}
-
-/// A JSON object body as `T`. Only an object: serde would also fill a struct from an array
-/// of its fields in order, which no document of this API describes.
-fn json_body<T: serde::de::DeserializeOwned>(
-    body: Result<Bytes, BytesRejection>,
-) -> Result<T, ApiError> {
-    let body = body?;
-    if body.trim_ascii_start().first() != Some(&b'{') {
-        let message = "the body must be a JSON object";
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            message,
-        ));
-    }
-    Ok(serde_json::from_slice(&body)?)
 }
 
 /// The request's `Idempotency-Key`, if it has one.

@@ -4,9 +4,7 @@
 //! entry's order, and `url` is the todo's absolute address, built from the request's `Host`.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -16,7 +14,8 @@ use crate::lists::{Created, EntriesQuery};
 use super::auth::{EntryIdParam, ListTarget};
 use super::body::{NewTodoBody, TodoBody, TodoPatch};
 use super::error::{ApiError, ErrorBody};
-use super::{AppState, idempotency_key, json_body};
+use super::extract::JsonObject;
+use super::{AppState, idempotency_key};
 
 fn todo(entry: &Entry, state: &AppState, target: &ListTarget, headers: &HeaderMap) -> TodoBody {
     let host = headers
@@ -60,9 +59,9 @@ pub async fn create_todo(
     State(state): State<AppState>,
     target: ListTarget,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    JsonObject(body): JsonObject<NewTodoBody>,
 ) -> Result<Response, ApiError> {
-    let entry = NewEntry::try_from(json_body::<NewTodoBody>(body)?)?;
+    let entry = NewEntry::try_from(body)?;
     let idempotency_key = idempotency_key(&headers)?;
     let created = state.cache.add_entry(&target.key, entry, idempotency_key);
     let Created { entry, .. } = created.await?;
@@ -109,9 +108,9 @@ pub async fn update_todo(
     target: ListTarget,
     EntryIdParam(id): EntryIdParam,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    JsonObject(body): JsonObject<TodoPatch>,
 ) -> Result<Json<TodoBody>, ApiError> {
-    let changes = Changes::try_from(json_body::<TodoPatch>(body)?)?;
+    let changes = Changes::try_from(body)?;
     let entry = state.cache.update_entry(&target.key, id, changes).await?;
     Ok(Json(todo(&entry, &state, &target, &headers)))
 }

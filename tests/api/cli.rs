@@ -387,6 +387,15 @@ async fn json_errors_carry_the_server_s_code_and_an_empty_list_says_so_on_stderr
     assert_eq!(output.status.code(), Some(3));
     let error: Value = serde_json::from_slice(&output.stderr).expect("a JSON error");
     assert_eq!(error["error"]["code"], "entry_not_found", "{error}");
+    // The same flags before the subcommand, and for a nested one.
+    let output = todo(&["--json", "--server", server, "show", "l", "7"]).await;
+    assert_eq!(output.status.code(), Some(3));
+    let error: Value = serde_json::from_slice(&output.stderr).expect("a JSON error");
+    assert_eq!(error["error"]["code"], "entry_not_found", "{error}");
+    let output = todo(&["--json", "--server", server, "token", "list"]).await;
+    assert!(!output.status.success(), "no account, no tokens");
+    let error: Value = serde_json::from_slice(&output.stderr).expect("a JSON error");
+    assert!(error["error"]["code"].is_string(), "{error}");
     let output = todo(&["entries", "--server", server, "empty"]).await;
     assert!(output.status.success());
     assert!(output.stdout.is_empty());

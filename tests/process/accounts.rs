@@ -280,7 +280,8 @@ async fn https_serves_the_api_and_the_command_line_trusts_a_given_certificate() 
         "",
         &config,
     );
-    let entries = ok(&[&["entries", "work"][..], &common].concat(), "", &config);
+    // The client flags may come before the subcommand as well.
+    let entries = ok(&[&common[..], &["entries", "work"]].concat(), "", &config);
     assert!(entries.contains("over TLS"), "{entries}");
 
     let pem = std::fs::read(&cert).unwrap();
@@ -349,4 +350,38 @@ fn unusable_tls_files_are_one_clear_line() {
         assert_eq!(output.status.code(), Some(1), "{stderr}");
         assert!(stderr.contains(expected), "{stderr}");
     }
+}
+
+#[tokio::test]
+async fn over_tls_a_connection_over_the_cap_is_answered_503_after_the_handshake() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed(dir.path());
+    let server = Server::start(
+        &dir.path().join("data"),
+        &[
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--max-connections",
+            "1",
+        ],
+    );
+    // One client holds the only place, sending nothing, not even a handshake.
+    let addr = server.url.trim_start_matches("https://").to_owned();
+    let _held = std::net::TcpStream::connect(&addr).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let pem = std::fs::read(&cert).unwrap();
+    let https = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .build()
+        .unwrap();
+    let refused = https
+        .get(format!("{}/healthz", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 503);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "too_many_connections", "{body}");
 }
