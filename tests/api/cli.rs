@@ -392,8 +392,17 @@ async fn json_errors_carry_the_server_s_code_and_an_empty_list_says_so_on_stderr
     assert_eq!(output.status.code(), Some(3));
     let error: Value = serde_json::from_slice(&output.stderr).expect("a JSON error");
     assert_eq!(error["error"]["code"], "entry_not_found", "{error}");
-    let output = todo(&["--json", "--server", server, "token", "list"]).await;
-    assert!(!output.status.success(), "no account, no tokens");
+    let output = todo(&[
+        "--json",
+        "--server",
+        server,
+        "link",
+        "revoke",
+        "nosuchlist",
+        "9",
+    ])
+    .await;
+    assert!(!output.status.success(), "no such list, no such link");
     let error: Value = serde_json::from_slice(&output.stderr).expect("a JSON error");
     assert!(error["error"]["code"].is_string(), "{error}");
     let output = todo(&["entries", "--server", server, "empty"]).await;
