@@ -6,18 +6,9 @@
 
 use std::ffi::OsString;
 
-use clap::CommandFactory;
+use clap::{Args, CommandFactory};
 
-use super::Cli;
-
-/// The flags of `ClientArgs` that may come before the subcommand, and whether each takes a
-/// value.
-const CLIENT_FLAGS: [(&str, bool); 4] = [
-    ("--server", true),
-    ("--token", true),
-    ("--ca-cert", true),
-    ("--json", false),
-];
+use super::{Cli, ClientArgs};
 
 /// `args` (with the program name first) with the client flags that precede the subcommand
 /// moved to after it. Anything else before the subcommand (`--help`, an unknown flag) stops
@@ -25,13 +16,13 @@ const CLIENT_FLAGS: [(&str, bool); 4] = [
 pub fn hoist_client_flags(args: Vec<OsString>) -> Vec<OsString> {
     let mut rest = args.into_iter();
     let mut out: Vec<OsString> = rest.next().into_iter().collect();
+    let flags = client_flags();
     let mut hoisted = Vec::new();
     let mut rest = rest.peekable();
-    while let Some(arg) = rest.next_if(|arg| client_flag(arg).is_some()) {
-        let takes_value = client_flag(&arg) == Some(true) && !arg.to_string_lossy().contains('=');
-        hoisted.push(arg);
-        if takes_value && let Some(value) = rest.next() {
-            hoisted.push(value);
+    while let Some(takes_value) = rest.peek().and_then(|arg| takes_value(&flags, arg)) {
+        hoisted.extend(rest.next());
+        if takes_value {
+            hoisted.extend(rest.next());
         }
     }
     let mut command = Cli::command();
@@ -48,15 +39,29 @@ pub fn hoist_client_flags(args: Vec<OsString>) -> Vec<OsString> {
     out
 }
 
-/// Whether `arg` is a client flag (`--server` or `--server=URL`), and if so whether it takes
-/// a value.
-fn client_flag(arg: &OsString) -> Option<bool> {
+/// The long names of `ClientArgs`' flags, each with whether it takes a value, read from
+/// clap's own definition so that a flag added there can come first too.
+fn client_flags() -> Vec<(String, bool)> {
+    let command = ClientArgs::augment_args(clap::Command::new("client"));
+    command
+        .get_arguments()
+        .filter_map(|argument| {
+            let long = argument.get_long()?;
+            Some((format!("--{long}"), argument.get_action().takes_values()))
+        })
+        .collect()
+}
+
+/// `None` unless `arg` is one of `flags` (`--server` or `--server=URL`); else whether the
+/// next argument is its value.
+fn takes_value(flags: &[(String, bool)], arg: &OsString) -> Option<bool> {
     let arg = arg.to_str()?;
-    let name = arg.split_once('=').map_or(arg, |(name, _)| name);
-    CLIENT_FLAGS
-        .iter()
-        .find(|(flag, _)| *flag == name)
-        .map(|&(_, takes_value)| takes_value)
+    let (name, inline_value) = match arg.split_once('=') {
+        Some((name, _)) => (name, true),
+        None => (arg, false),
+    };
+    let (_, takes) = flags.iter().find(|(flag, _)| flag == name)?;
+    Some(*takes && !inline_value)
 }
 
 #[cfg(test)]

@@ -9,10 +9,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{
-    ConnectInfo, FromRequestParts, MatchedPath, Query, RawPathParams, Request, State,
-};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, RawPathParams, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
@@ -23,6 +20,7 @@ use crate::accounts::{AccountError, Principal, Resolved, Role, UserName};
 use crate::list::{EntryId, ListName};
 
 use super::error::ApiError;
+use super::extract::Params;
 use super::{AppState, encode_path_segment};
 
 /// The name of the session cookie set by `POST /auth/login`.
@@ -301,9 +299,8 @@ impl FromRequestParts<AppState> for ListTarget {
                 target
             }
             (None, None) => {
-                let query: Result<Query<ListParam>, QueryRejection> =
-                    Query::from_request_parts(parts, state).await;
-                let name = query?.0.list.ok_or_else(|| {
+                let Params(query) = Params::<ListParam>::from_request_parts(parts, state).await?;
+                let name = query.list.ok_or_else(|| {
                     ApiError::bad_parameter("missing_parameter", "missing query parameter \"list\"")
                 })?;
                 let caller = Caller::from_request_parts(parts, state).await?;
