@@ -8,6 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::ops::RangeInclusive;
 use std::str::FromStr;
+use std::sync::Arc;
+
+use chrono::Datelike;
 
 use unicode_normalization::UnicodeNormalization;
 use unicode_security::MixedScript;
@@ -114,14 +117,19 @@ impl NameRules {
     /// A name as typed, in Unicode's composed form (NFC), so that one name typed on two
     /// keyboards is one name.
     pub fn canonical(name: &str) -> String {
-        name.nfc().collect()
+        // ASCII is its own NFC, and most names are ASCII: no decomposition tables then.
+        match name.is_ascii() {
+            true => name.to_owned(),
+            false => name.nfc().collect(),
+        }
     }
 
     /// Whether the letters of `name` all belong to one script, as Unicode's security
     /// mechanisms (UTS #39) define it: digits and punctuation go with any script, and Japanese
     /// may mix Han and kana; `bob` with a Cyrillic `о` is refused.
     pub fn single_script(name: &str) -> bool {
-        name.is_single_script()
+        // ASCII letters are all Latin, and its other characters belong to every script.
+        name.is_ascii() || name.is_single_script()
     }
 
     /// Why `name` breaks the rules, if it does.
@@ -195,8 +203,11 @@ impl FromStr for ListName {
 
 /// The title of an entry: 1 to 1,000 characters, not all blank, with no control characters
 /// and no line or paragraph separators (U+2028, U+2029), which would split the book's lines.
+///
+/// Shared, not copied: every read copies the entries it answers out of the list, and a title
+/// is then one reference count more instead of an allocation and a copy.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Title(String);
+pub struct Title(Arc<str>);
 
 impl Title {
     /// Validates `title` as a new entry title.
@@ -227,7 +238,7 @@ impl Title {
                 "control characters are not allowed".into(),
             ));
         }
-        Ok(Title(title.to_owned()))
+        Ok(Title(Arc::from(title)))
     }
 
     /// The title as text.
@@ -265,9 +276,15 @@ impl Date {
         if !well_formed {
             return Err(ValidationError::Date(text.to_owned()));
         }
-        chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        let number = |range: std::ops::Range<usize>| {
+            bytes[range]
+                .iter()
+                .fold(0, |n, digit| n * 10 + u32::from(digit - b'0'))
+        };
+        let year = number(0..4) as i32;
+        chrono::NaiveDate::from_ymd_opt(year, number(5..7), number(8..10))
             .map(Date)
-            .map_err(|_| ValidationError::Date(text.to_owned()))
+            .ok_or_else(|| ValidationError::Date(text.to_owned()))
     }
 
     /// Today's date in UTC.
@@ -283,7 +300,13 @@ impl Date {
 
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0.format("%Y-%m-%d"))
+        let (year, month, day) = (self.0.year(), self.0.month(), self.0.day());
+        // Every answer with entries prints their dates: digits, rather than a format string
+        // parsed each time. Years without four digits (only the range bounds) take chrono's.
+        match year {
+            0..=9999 => write!(f, "{year:04}-{month:02}-{day:02}"),
+            _ => write!(f, "{}", self.0.format("%Y-%m-%d")),
+        }
     }
 }
 
@@ -690,9 +713,26 @@ mod tests {
             ("yesterday", false),
             ("2018-12-19T00:00", false),
             ("+018-12-19", false),
+            ("2019-02-29", false),
+            ("2018-00-10", false),
+            ("2018-12-00", false),
         ] {
             check(Date::parse, input, ok);
         }
+    }
+
+    #[test]
+    fn dates_print_as_they_parse() {
+        for text in [
+            "2018-12-19",
+            "0000-01-01",
+            "0999-03-04",
+            "9999-12-31",
+            "2020-02-29",
+        ] {
+            assert_eq!(date(text).to_string(), text);
+        }
+        assert_eq!(Date::LATEST.to_string(), "+262142-12-31", "chrono's form");
     }
 
     #[test]

@@ -9,6 +9,12 @@ use std::process::ExitCode;
 
 use todo::cli::{CliCommand, LogFormat};
 
+/// mimalloc rather than the system's malloc: a request's memory is often freed on another
+/// runtime thread than the one that allocated it, which glibc's arenas serve slowly (its
+/// malloc and free were 15 % of a read's CPU; see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match todo::cli::parse() {
         Ok(cli) => cli,

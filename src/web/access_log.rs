@@ -1,5 +1,6 @@
 //! The access log: one line per request at `info`, under the target `access` (turn it off with
-//! `--log info,access=off`), and an `x-request-id` on every answer.
+//! `--log info,access=off`), and an `x-request-id` on every answer. Its `observe` middleware
+//! also counts the request in the metrics and adds the browser headers of `edge`.
 //!
 //! A line holds the method, the route's template (never the path: it may hold a share link's
 //! secret, and the query a title), the status, the time taken and the request id: the
@@ -14,17 +15,19 @@ use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 
+use super::{edge, metrics};
+
 /// The header that carries the request id, in and out.
 pub const REQUEST_ID: &str = "x-request-id";
 /// Longest request id taken from a client.
 const MAX_REQUEST_ID_BYTES: usize = 64;
 
-/// Logs the request once it is answered.
-pub async fn record(request: Request, next: Next) -> Response {
+/// Sees every request out, whatever answered it: logs it, counts it in the metrics (when a
+/// route matched), and adds the request id and the headers every answer carries for
+/// browsers. One middleware for all four, outermost, so each request pays for one.
+pub async fn observe(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    // A clone of the matched path shares its text: no copy per request.
-    let route = request.extensions().get::<MatchedPath>().cloned();
     let id = request
         .headers()
         .get(REQUEST_ID)
@@ -32,17 +35,37 @@ pub async fn record(request: Request, next: Next) -> Response {
         .cloned()
         .unwrap_or_else(new_id);
     let mut response = next.run(request).await;
+    let elapsed = started.elapsed();
+    let route = response.extensions_mut().remove::<MatchedPath>();
+    if let Some(route) = &route {
+        metrics::record_request(route.as_str(), &method, response.status(), elapsed);
+    }
     tracing::info!(
         target: "access",
         %method,
         route = route.as_ref().map_or("unmatched", MatchedPath::as_str),
         status = response.status().as_u16(),
-        micros = started.elapsed().as_micros() as u64,
+        micros = elapsed.as_micros() as u64,
         request_id = id.to_str().unwrap_or_default(),
     );
-    response.headers_mut().insert(REQUEST_ID, id);
+    let headers = response.headers_mut();
+    edge::add_browser_headers(headers);
+    headers.insert(REQUEST_ID, id);
     response
 }
+
+/// Hands a matched route's template to `observe`, which sees the response but not the
+/// routed request: a route layer, so it runs only for requests that matched a route.
+pub async fn tag_route(route: MatchedPath, mut response: Response) -> Response {
+    response.extensions_mut().insert(route);
+    // Room for the headers the layers outside add (CORS, the browser headers, the request
+    // id), so the map grows once rather than on each insert.
+    response.headers_mut().reserve(ADDED_HEADERS);
+    response
+}
+
+/// How many headers the layers outside a route add to its answer, at most.
+const ADDED_HEADERS: usize = 8;
 
 fn usable(id: &HeaderValue) -> bool {
     let bytes = id.as_bytes();
@@ -62,8 +85,9 @@ fn new_id() -> HeaderValue {
     });
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    HeaderValue::from_str(&format!("{:08x}-{n:x}", *PREFIX))
-        .unwrap_or(HeaderValue::from_static("0"))
+    // From `Bytes`, the text is not copied again.
+    let text = bytes::Bytes::from(format!("{:08x}-{n:x}", *PREFIX));
+    HeaderValue::from_maybe_shared(text).unwrap_or(HeaderValue::from_static("0"))
 }
 
 #[cfg(test)]

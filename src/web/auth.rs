@@ -1,6 +1,6 @@
 //! Who is asking, and what a list name means for them: decided once per request, here.
 //!
-//! The `authenticate` middleware runs before every route: in protected mode (some account
+//! `identify` runs before every route (in `edge::admit`): in protected mode (some account
 //! exists) it turns a bearer token or the session cookie into a `Caller`, or answers 401. The
 //! `ListTarget` extractor then turns the request's list name (`LIST`, `OWNER:LIST`, `?list=`,
 //! or a share link's secret) into a storage key and the caller's role, or answers 404 for a
@@ -9,11 +9,9 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, RawPathParams, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::accounts::{AccountError, Principal, Resolved, Role, UserName};
@@ -86,19 +84,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
-/// Middleware: puts the `Caller` into the request, or answers 401 (no or bad credentials
-/// on a protected server) or 403 (a cookie on a cross-site write, or a non-admin asking
-/// for `/metrics`).
-pub async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// Puts the `Caller` into the request, or answers 401 (no or bad credentials on a protected
+/// server) or 403 (a cookie on a cross-site write, or a non-admin asking for `/metrics`).
+/// Called by `edge::admit` for every request.
+pub async fn identify(state: &AppState, request: Request) -> Result<Request, ApiError> {
     let (mut parts, body) = request.into_parts();
-    match caller(&state, &parts).await {
-        Ok(Some(caller)) => {
-            parts.extensions.insert(caller);
-        }
-        Ok(None) => {}
-        Err(error) => return error.into_response(),
+    if let Some(caller) = caller(state, &parts).await? {
+        parts.extensions.insert(caller);
     }
-    next.run(Request::from_parts(parts, body)).await
+    Ok(Request::from_parts(parts, body))
 }
 
 async fn caller(state: &AppState, request: &Parts) -> Result<Option<Caller>, ApiError> {

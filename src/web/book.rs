@@ -4,6 +4,8 @@
 //! `DATE TITLE` line per entry, joined by `\n`. Unlike the book, a missing or bad parameter gets
 //! 400, and an acknowledged `add_entry` is durable.
 
+use std::fmt::Write;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -91,9 +93,11 @@ pub async fn entries(
         .cache
         .entries(&target.key, EntriesQuery::On(date))
         .await?;
-    let lines: Vec<String> = entries
-        .iter()
-        .map(|entry| format!("{} {}", entry.date, entry.title))
-        .collect();
-    Ok(lines.join("\n"))
+    let mut lines =
+        String::with_capacity(entries.iter().map(|e| e.title.as_str().len() + 12).sum());
+    for (i, entry) in entries.iter().enumerate() {
+        let separator = if i == 0 { "" } else { "\n" };
+        let _ = write!(lines, "{separator}{} {}", entry.date, entry.title);
+    }
+    Ok(lines)
 }

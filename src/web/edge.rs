@@ -1,74 +1,74 @@
 //! What every request and response passes through at the edge, whatever its route: a query
 //! string must decode to UTF-8 (axum's `Query` would replace bad bytes with U+FFFD and store
-//! them), a body must be JSON and arrive within the body timeout, and every response tells browsers not
-//! to guess its content type, not to frame it and not to pass its address on.
+//! them), a body must be JSON and arrive within the body timeout (`admit`), and every response
+//! tells browsers not to guess its content type, not to frame it and not to pass its address
+//! on (`add_browser_headers`, called by the access log's `observe`).
 
 use std::time::Duration;
 
 use axum::body::{Body, HttpBody};
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use percent_encoding::percent_decode;
+use percent_encoding::percent_decode_str;
 
 use super::error::ApiError;
-use super::{MAX_BODY_BYTES, MAX_DUMP_BYTES};
+use super::{AppState, MAX_BODY_BYTES, MAX_DUMP_BYTES, auth};
 
-/// Reads the whole body (at most `MAX_BODY_BYTES`) before the request reaches its handler,
-/// within `body_timeout` from the start: a client that sends its body too slowly gets 408 and
-/// its connection closed, and holds a place among the requests in flight no longer than that.
-pub async fn read_body(
-    State(body_timeout): State<Duration>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// Lets a request in to its handler: once its query string decodes to UTF-8 (else 400), its
+/// whole body (at most its route's limit) has arrived within the body timeout from the start
+/// (a client that sends its body too slowly gets 408 and its connection closed, and holds a
+/// place among the requests in flight no longer than that), and `auth::identify` has said
+/// who sent it. One middleware for the three, so each request pays for one.
+pub async fn admit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let request = match read_whole(request, state.body_timeout).await {
+        Ok(request) => request,
+        Err(refused) => return refused,
+    };
+    match auth::identify(&state, request).await {
+        Ok(request) => next.run(request).await,
+        Err(error) => error.into_response(),
+    }
+}
+
+/// The request with its query checked and its whole body read, or the answer refusing it.
+async fn read_whole(request: Request, body_timeout: Duration) -> Result<Request, Response> {
+    if !request.uri().query().is_none_or(decodes_to_utf8) {
+        let message = "the query string is not UTF-8 once percent-decoded";
+        return Err(
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_utf8", message).into_response(),
+        );
+    }
     // Most requests (every GET) have no body: no timer, no copy.
     if request.body().size_hint().exact() == Some(0) {
-        return next.run(request).await;
+        return Ok(request);
     }
     if !is_json(request.headers()) {
         let message = "this API reads JSON bodies: send Content-Type: application/json";
         let status = StatusCode::UNSUPPORTED_MEDIA_TYPE;
-        return ApiError::new(status, "unsupported_media_type", message).into_response();
+        return Err(ApiError::new(status, "unsupported_media_type", message).into_response());
     }
     let limit = body_limit(&request);
     let (parts, body) = request.into_parts();
     let read = axum::body::to_bytes(body, limit);
     match tokio::time::timeout(body_timeout, read).await {
-        Ok(Ok(bytes)) => {
-            next.run(Request::from_parts(parts, Body::from(bytes)))
-                .await
-        }
-        Ok(Err(error)) => unreadable_body(error, limit).into_response(),
+        Ok(Ok(bytes)) => Ok(Request::from_parts(parts, Body::from(bytes))),
+        Ok(Err(error)) => Err(unreadable_body(error, limit).into_response()),
         Err(_elapsed) => {
             let message = format!("the body did not arrive within {body_timeout:?}");
             let mut response =
                 ApiError::new(StatusCode::REQUEST_TIMEOUT, "body_timeout", message).into_response();
             let close = HeaderValue::from_static("close");
             response.headers_mut().insert(header::CONNECTION, close);
-            response
+            Err(response)
         }
-    }
-}
-
-/// Refuses a request whose query string has a name or value that is not UTF-8 once decoded.
-pub async fn utf8_query(request: Request, next: Next) -> Response {
-    let valid = request.uri().query().is_none_or(decodes_to_utf8);
-    match valid {
-        true => next.run(request).await,
-        false => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_utf8",
-            "the query string is not UTF-8 once percent-decoded",
-        )
-        .into_response(),
     }
 }
 
 /// Whether a body is declared JSON (`application/json`, or a `+json` type), or not declared
 /// at all; a form, text or anything else is refused before it is read.
-fn is_json(headers: &axum::http::HeaderMap) -> bool {
+fn is_json(headers: &HeaderMap) -> bool {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return true;
     };
@@ -110,8 +110,7 @@ fn unreadable_body(error: axum::Error, limit: usize) -> ApiError {
 /// text answer is never read as something else; `X-Frame-Options: DENY`, so no other site
 /// frames the web app; and `Referrer-Policy: no-referrer`, so a share link's secret in the
 /// address never leaks to another site in a `Referer`.
-pub async fn browser_headers(mut response: Response) -> Response {
-    let headers = response.headers_mut();
+pub fn add_browser_headers(headers: &mut HeaderMap) {
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -121,19 +120,15 @@ pub async fn browser_headers(mut response: Response) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    response
 }
 
 /// Whether every `name=value` pair of a form-encoded query decodes to UTF-8.
 fn decodes_to_utf8(query: &str) -> bool {
-    query.split(['&', '=']).all(|part| {
-        let bytes: Vec<u8> = part
-            .bytes()
-            .map(|byte| if byte == b'+' { b' ' } else { byte })
-            .collect();
-        let decoded: Vec<u8> = percent_decode(&bytes).collect();
-        std::str::from_utf8(&decoded).is_ok()
-    })
+    // A `+` decodes to a space, which changes nothing here; a part without `%` is the text it
+    // was, so only escapes are decoded (and only a part with one is copied).
+    query
+        .split(['&', '='])
+        .all(|part| percent_decode_str(part).decode_utf8().is_ok())
 }
 
 #[cfg(test)]

@@ -1,13 +1,14 @@
-//! Prometheus metrics: per-route request counts and latency histograms, recorded by a middleware,
-//! and the actor and database counters, read when `/metrics` is scraped. Every metric has a
-//! `# HELP` line, and `todo_build_info` names the version and commit serving.
+//! Prometheus metrics: per-route request counts and latency histograms, recorded by the access
+//! log's middleware, and the actor and database counters, read when `/metrics` is scraped.
+//! Every metric has a `# HELP` line, and `todo_build_info` names the version and commit
+//! serving.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::http::{Method, StatusCode};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use super::AppState;
@@ -131,18 +132,49 @@ fn describe() {
     describe_histogram!("todo_commit_seconds", Unit::Seconds, "Time of each commit");
 }
 
-/// Counts each request and records its latency, labelled by route template, method and status.
-pub async fn track(matched_path: Option<MatchedPath>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().as_str().to_owned();
-    let response = next.run(request).await;
-    let route =
-        matched_path.map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
-    let status = response.status().as_u16().to_string();
-    metrics::histogram!("todo_http_request_seconds", "route" => route.clone(), "method" => method.clone())
-        .record(started.elapsed().as_secs_f64());
-    metrics::counter!("todo_http_requests_total", "route" => route, "method" => method, "status" => status).increment(1);
-    response
+/// Counts one answered request of a matched route and records how long it took, labelled by
+/// route template, method and status. Those label sets are few, so each thread keeps the
+/// handles it has used: a map lookup per request instead of building, hashing and looking up
+/// a labelled key in the recorder's registry twice.
+pub fn record_request(route: &str, method: &Method, status: StatusCode, elapsed: Duration) {
+    thread_local! {
+        static HANDLES: RefCell<HashMap<Box<str>, ByAnswer>> = RefCell::default();
+    }
+    HANDLES.with_borrow_mut(|routes| {
+        let by_route = match routes.get_mut(route) {
+            Some(by_route) => by_route,
+            None => routes.entry(route.into()).or_default(),
+        };
+        let handles = by_route
+            .entry((method.clone(), status))
+            .or_insert_with(|| RequestMetrics::new(route, method, status));
+        handles.seconds.record(elapsed.as_secs_f64());
+        handles.answered.increment(1);
+    });
+}
+
+/// One route's metrics, by method and status.
+type ByAnswer = HashMap<(Method, StatusCode), RequestMetrics>;
+
+/// The metrics of one route, method and status.
+struct RequestMetrics {
+    seconds: metrics::Histogram,
+    answered: metrics::Counter,
+}
+
+impl RequestMetrics {
+    fn new(route: &str, method: &Method, status: StatusCode) -> RequestMetrics {
+        let (route, status) = (route.to_owned(), status.as_u16().to_string());
+        // A method no route takes is counted as one label, so a client cannot grow the set.
+        let method = match method.as_str() {
+            "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => method.to_string(),
+            _ => "other".to_owned(),
+        };
+        RequestMetrics {
+            seconds: metrics::histogram!("todo_http_request_seconds", "route" => route.clone(), "method" => method.clone()),
+            answered: metrics::counter!("todo_http_requests_total", "route" => route, "method" => method, "status" => status),
+        }
+    }
 }
 
 /// The process's own metrics (`process_cpu_seconds_total`, `process_resident_memory_bytes`,

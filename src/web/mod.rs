@@ -21,16 +21,18 @@ pub mod openapi;
 pub mod tls;
 pub mod todo_backend;
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{ConnectInfo, DefaultBodyLimit};
 use axum::http::{HeaderMap, HeaderName, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::response::Response;
+use axum::routing::{MethodRouter, delete, get, post, put};
 use axum::{BoxError, Router, middleware};
 use hyper::Request;
 use hyper::body::Incoming;
@@ -48,7 +50,7 @@ use tokio_util::sync::CancellationToken;
 
 use connections::Connections;
 use tower::limit::GlobalConcurrencyLimitLayer;
-use tower::{ServiceBuilder, ServiceExt};
+use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::accounts::{Accounts, LoginLimiter};
@@ -103,6 +105,8 @@ pub struct Shared {
     pub max_subscribers: usize,
     /// Cancelled when shutdown starts, so event streams end and their connections close.
     pub stopping: CancellationToken,
+    /// How long a request's body may take to arrive (`--body-timeout`).
+    pub body_timeout: Duration,
 }
 
 /// The web server's settings that authentication depends on.
@@ -130,12 +134,35 @@ impl AppState {
             subscribers: Arc::default(),
             max_subscribers: config.max_subscribers,
             stopping: CancellationToken::new(),
+            body_timeout: config.body_timeout,
         }))
     }
 }
 
-/// Every route, with authentication, CORS, limits, metrics and JSON errors.
-pub fn router(state: AppState, config: &WebConfig) -> Router {
+/// What `router` builds and `serve` runs: an HTTP service whose every error is an answer,
+/// cloned for each connection and each request.
+pub trait WebService:
+    Service<axum::extract::Request, Response = Response, Error = Infallible, Future: Send + 'static>
+    + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S> WebService for S where
+    S: Service<
+            axum::extract::Request,
+            Response = Response,
+            Error = Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + 'static
+{
+}
+
+/// Every route, with authentication, CORS, limits, the access log, metrics and JSON errors.
+pub fn router(state: AppState, config: &WebConfig) -> impl WebService {
     let routes = Router::new()
         .route("/auth/login", post(accounts::login))
         .route("/auth/logout", post(accounts::logout))
@@ -166,10 +193,7 @@ pub fn router(state: AppState, config: &WebConfig) -> Router {
         .route("/s/{secret}/calendar.ics", get(calendar::calendar))
         .route("/lists", get(handlers::list_lists))
         .route("/lists/{list}", delete(handlers::delete_list))
-        .route(
-            "/lists/{list}/dump",
-            get(handlers::export_list).put(handlers::import_list),
-        )
+        .route("/lists/{list}/dump", dump_routes())
         .route(
             "/lists/{list}/entries",
             get(handlers::list_entries).post(handlers::add_entry),
@@ -192,10 +216,7 @@ pub fn router(state: AppState, config: &WebConfig) -> Router {
                 .patch(todo_backend::update_todo)
                 .delete(todo_backend::delete_todo),
         )
-        .route(
-            "/s/{secret}/dump",
-            get(handlers::export_list).put(handlers::import_list),
-        )
+        .route("/s/{secret}/dump", dump_routes())
         .route(
             "/s/{secret}/entries",
             get(handlers::list_entries).post(handlers::add_entry),
@@ -222,42 +243,44 @@ pub fn router(state: AppState, config: &WebConfig) -> Router {
         .route("/entries", get(book::entries))
         .route("/healthz", get(handlers::healthz))
         .route("/metrics", get(handlers::metrics))
-        .route("/openapi.json", get(handlers::openapi))
-        .route_layer(middleware::from_fn(metrics::track));
+        .route("/openapi.json", get(handlers::openapi));
     let routes = assets::paths().fold(routes, |routes, path| {
         routes.route(path, get(assets::serve))
     });
-    // axum layers each route's service separately, so the cap must be one semaphore shared
-    // by every copy of the layer, or it would count per route and method.
-    let overload = ServiceBuilder::new()
+    let routes = routes
+        // After every route: it applies to the routes registered before it.
+        .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(middleware::map_response(access_log::tag_route))
+        .fallback(metrics::no_route)
+        .with_state(state.clone());
+    // The layers wrap the router once, not each route: axum would box every layer around
+    // every route, and clone the whole chain of boxes for each request.
+    ServiceBuilder::new()
+        .layer(middleware::from_fn(access_log::observe))
+        .layer(cors())
         .layer(HandleErrorLayer::new(overload_error))
         .load_shed()
         .layer(GlobalConcurrencyLimitLayer::new(config.max_in_flight))
-        .timeout(config.request_timeout);
-    routes
-        .fallback(metrics::no_route)
-        .layer(middleware::map_response(json_for_bare_errors))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::authenticate,
-        ))
-        .layer(middleware::from_fn(edge::utf8_query))
-        .layer(middleware::from_fn_with_state(
-            config.body_timeout,
-            edge::read_body,
-        ))
-        // `edge::read_body` has read every body within its route's limit already: one place
-        // decides how large a body may be.
-        .layer(DefaultBodyLimit::disable())
-        .layer(overload)
-        .layer(cors())
-        .layer(middleware::map_response(edge::browser_headers))
-        .layer(middleware::from_fn(access_log::record))
-        .with_state(state)
+        .timeout(config.request_timeout)
+        .layer(middleware::from_fn_with_state(state, edge::admit))
+        .service(routes)
 }
 
+/// Export and import of a whole list. `edge::admit` has read the body within the route's
+/// limit already, so axum's own limit, lower than an import's, is lifted here: one place
+/// decides how large a body may be.
+fn dump_routes() -> MethodRouter<AppState> {
+    get(handlers::export_list)
+        .put(handlers::import_list)
+        .layer(DefaultBodyLimit::disable())
+}
+
+/// Any origin may call the API (the Todo-Backend clients are pages of other sites); a token,
+/// not a cookie, is what lets a cross-site call in. The answers are the same for every origin
+/// and preflight, so they carry no `Vary`.
 fn cors() -> CorsLayer {
     CorsLayer::new()
+        .vary([])
         .allow_origin(Any)
         .allow_methods([
             Method::GET,
@@ -289,24 +312,13 @@ async fn overload_error(error: BoxError) -> ApiError {
     )
 }
 
-/// axum answers a known path with a wrong method by an empty 405 (with `Allow`); give it the
-/// same JSON body as every other error.
-async fn json_for_bare_errors(response: Response) -> Response {
-    if response.status() != StatusCode::METHOD_NOT_ALLOWED {
-        return response;
-    }
-    let (parts, _) = response.into_parts();
-    let mut json = ApiError::new(
-        parts.status,
+/// The answer to a known path with a method it does not take; axum adds the `Allow` header.
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         "method not allowed on this route",
     )
-    .into_response();
-    if let Some(allow) = parts.headers.get(axum::http::header::ALLOW) {
-        json.headers_mut()
-            .insert(axum::http::header::ALLOW, allow.clone());
-    }
-    json
 }
 
 /// Serves `router` on `listener` (over TLS when `tls` is set) until `shutdown` resolves, then
@@ -316,7 +328,7 @@ async fn json_for_bare_errors(response: Response) -> Response {
 /// (which needs a timer, or it is silently off), a bound on the request head, and TLS.
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    router: impl WebService,
     tls: Option<TlsAcceptor>,
     connections: Connections,
     shutdown: impl Future<Output = ()>,
@@ -354,7 +366,7 @@ pub async fn serve(
             .clone()
             .map_request(move |mut request: Request<Incoming>| {
                 request.extensions_mut().insert(ConnectInfo(peer));
-                request
+                request.map(Body::new)
             });
         let service = TowerToHyperService::new(service);
         let connection = Connection {
