@@ -1,14 +1,16 @@
 //! The cache of list actors: the book's `Todo.Cache`.
 //!
 //! It maps list names to `ListHandle`s and starts an actor on first use. Spawning is synchronous
-//! and the lock is never held across an `.await`, so a plain mutex is enough, and concurrent first
-//! requests for one name get one actor. A stopped actor (after a panic) is replaced on next use.
+//! and the lock is never held across an `.await`, so a plain read-write lock is enough: finding
+//! a list takes the read lock (most requests), starting, parking or forgetting one the write
+//! lock, under which concurrent first requests for one name get one actor. A stopped actor (after a panic) is replaced on next use.
 //! An idle actor hibernates: it hands its list to the cache and stops, freeing its task and
 //! mailbox, and wakes with that list on next use. Lists unused for `idle_timeout` are forgotten.
 //! An actor only goes while nobody else holds its handle, which the cache checks under its lock.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -40,15 +42,43 @@ const EVICTION_SCAN: usize = 1_024;
 const SWEEP_INTERVAL: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(60));
 
 struct CacheShared {
-    lists: Mutex<HashMap<ListName, Slot>>,
+    /// Read-locked to find a list, write-locked to start, park or forget one.
+    lists: RwLock<HashMap<ListName, Slot>>,
     context: Arc<ActorContext>,
     config: ListsConfig,
+    /// What `last_used` counts from.
+    epoch: Instant,
+    /// Set when shutdown starts: read by every read, so an atomic rather than the token's
+    /// `is_cancelled`, which takes a lock.
+    stopping: AtomicBool,
 }
 
 /// One list in memory and when it was last asked for.
 struct Slot {
     list: SlotState,
-    last_used: Instant,
+    /// Milliseconds from the cache's `epoch` to the last use; atomic, so that finding a list
+    /// (under the read lock) can mark it used.
+    last_used: AtomicU64,
+}
+
+impl Slot {
+    fn new(list: SlotState, epoch: Instant) -> Slot {
+        let slot = Slot {
+            list,
+            last_used: AtomicU64::new(0),
+        };
+        slot.touch(epoch);
+        slot
+    }
+
+    fn touch(&self, epoch: Instant) {
+        let millis = epoch.elapsed().as_millis() as u64;
+        self.last_used.store(millis, Ordering::Relaxed);
+    }
+
+    fn last_used(&self) -> u64 {
+        self.last_used.load(Ordering::Relaxed)
+    }
 }
 
 enum SlotState {
@@ -78,9 +108,11 @@ impl Cache {
                 tracker: TaskTracker::new(),
             };
             CacheShared {
-                lists: Mutex::new(HashMap::new()),
+                lists: RwLock::new(HashMap::new()),
                 context: Arc::new(context),
                 config,
+                epoch: Instant::now(),
+                stopping: AtomicBool::new(false),
             }
         });
         tokio::spawn(sweep(
@@ -93,10 +125,18 @@ impl Cache {
     /// The actor for `name`, started (or woken) now if it is not running (the book's
     /// `server_process`).
     pub fn server_process(&self, name: &ListName) -> ListHandle {
-        let mut lists = self.shared.lock();
-        let now = Instant::now();
-        if let Some(slot) = lists.get_mut(name) {
-            slot.last_used = now;
+        let epoch = self.shared.epoch;
+        if let Some(slot) = self.shared.read().get(name)
+            && let SlotState::Running(handle) = &slot.list
+            && !handle.is_closed()
+        {
+            slot.touch(epoch);
+            return handle.clone();
+        }
+        let mut lists = self.shared.write();
+        // Another caller may have started it between the two locks.
+        if let Some(slot) = lists.get(name) {
+            slot.touch(epoch);
             if let SlotState::Running(handle) = &slot.list
                 && !handle.is_closed()
             {
@@ -111,13 +151,8 @@ impl Cache {
             _ => None,
         };
         let handle = ListHandle::spawn(name.clone(), self.shared.context.clone(), parked);
-        lists.insert(
-            name.clone(),
-            Slot {
-                list: SlotState::Running(handle.clone()),
-                last_used: now,
-            },
-        );
+        let slot = Slot::new(SlotState::Running(handle.clone()), epoch);
+        lists.insert(name.clone(), slot);
         if lists.len() > self.shared.config.max_lists_in_memory {
             evict_one(&mut lists);
         }
@@ -243,7 +278,7 @@ impl Cache {
 
     /// The lists that have subscribers here.
     pub fn followed(&self) -> Vec<ListName> {
-        let lists = self.shared.lock();
+        let lists = self.shared.read();
         lists
             .iter()
             .filter(|(_, slot)| match &slot.list {
@@ -256,9 +291,9 @@ impl Cache {
 
     /// The list's `SharedList`, if the list is in memory.
     fn shared_list(&self, name: &ListName) -> Option<Arc<SharedList>> {
-        let mut lists = self.shared.lock();
-        let slot = lists.get_mut(name)?;
-        slot.last_used = Instant::now();
+        let lists = self.shared.read();
+        let slot = lists.get(name)?;
+        slot.touch(self.shared.epoch);
         match &slot.list {
             SlotState::Running(handle) => Some(handle.shared().clone()),
             SlotState::Parked(parked) => Some(parked.shared().clone()),
@@ -275,13 +310,13 @@ impl Cache {
         read: impl FnOnce(&Committed<'_>) -> T,
     ) -> Option<T> {
         let database = self.database();
-        if database.is_shared() || self.shared.context.shutdown.is_cancelled() {
+        if database.is_shared() || self.shared.stopping.load(Ordering::Acquire) {
             return None;
         }
         let shared = {
-            let mut lists = self.shared.lock();
-            let slot = lists.get_mut(name)?;
-            slot.last_used = Instant::now();
+            let lists = self.shared.read();
+            let slot = lists.get(name)?;
+            slot.touch(self.shared.epoch);
             match &slot.list {
                 SlotState::Running(handle) if !handle.is_closed() => handle.shared().clone(),
                 SlotState::Running(_) => return None,
@@ -359,7 +394,7 @@ impl Cache {
 
     /// The number of lists in memory, with a running or a hibernating actor.
     pub fn len(&self) -> usize {
-        self.shared.lock().len()
+        self.shared.read().len()
     }
 
     /// Whether no list is in memory.
@@ -369,7 +404,7 @@ impl Cache {
 
     /// Messages waiting in all mailboxes.
     pub fn mailbox_depth(&self) -> usize {
-        let lists = self.shared.lock();
+        let lists = self.shared.read();
         lists
             .values()
             .map(|slot| match &slot.list {
@@ -393,8 +428,9 @@ impl Cache {
     /// already in its mailbox and hands their writes to the database.
     pub async fn shutdown(&self) {
         let context = &self.shared.context;
+        self.shared.stopping.store(true, Ordering::Release);
         context.shutdown.cancel();
-        self.shared.lock().clear();
+        self.shared.write().clear();
         context.tracker.close();
         context.tracker.wait().await;
     }
@@ -402,7 +438,7 @@ impl Cache {
     /// A stopped actor refuses messages, so without this check a request arriving during
     /// shutdown would start actor after actor.
     fn refuse_after_shutdown(&self) -> Result<(), RequestError> {
-        match self.shared.context.shutdown.is_cancelled() {
+        match self.shared.stopping.load(Ordering::Acquire) {
             true => Err(RequestError::ShuttingDown),
             false => Ok(()),
         }
@@ -410,17 +446,23 @@ impl Cache {
 }
 
 impl CacheShared {
-    fn lock(&self) -> MutexGuard<'_, HashMap<ListName, Slot>> {
-        // A panic never happens while the lock is held (no user code runs under it), so a
-        // poisoned lock still guards a consistent map.
+    // A panic never happens while the lock is held (no user code runs under it), so a
+    // poisoned lock still guards a consistent map.
+    fn read(&self) -> RwLockReadGuard<'_, HashMap<ListName, Slot>> {
         self.lists
-            .lock()
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, HashMap<ListName, Slot>> {
+        self.lists
+            .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Lets an idle actor go if it is still the one registered for `name` and nobody else can
-    /// reach it, keeping its `parked` list if it hands one over. Checked under the lock,
-    /// because new handles are only cloned under it.
+    /// reach it, keeping its `parked` list if it hands one over. Checked under the write lock,
+    /// because new handles are only cloned under the lock, read or write.
     fn retire(
         &self,
         name: &ListName,
@@ -428,7 +470,7 @@ impl CacheShared {
         unused: &dyn Fn() -> bool,
         parked: Option<ParkedList>,
     ) -> Result<(), Option<ParkedList>> {
-        let mut lists = self.lock();
+        let mut lists = self.write();
         let registered = matches!(
             lists.get(name),
             Some(Slot { list: SlotState::Running(handle), .. }) if handle.actor_id() == actor_id
@@ -452,17 +494,15 @@ impl CacheShared {
 
     /// Forgets hibernating lists unused for `idle_timeout`.
     fn expire_parked(&self) {
-        let idle_timeout = self.config.idle_timeout;
-        let now = Instant::now();
-        self.lock().retain(|_, slot| {
+        let idle_millis = self.config.idle_timeout.as_millis() as u64;
+        let now = self.epoch.elapsed().as_millis() as u64;
+        self.write().retain(|_, slot| {
             matches!(slot.list, SlotState::Running(_))
-                || now.duration_since(slot.last_used) < idle_timeout
+                || now.saturating_sub(slot.last_used()) < idle_millis
         });
     }
 }
 
-/// Every so often, forgets hibernating lists that have not been used for `idle_timeout`; stops
-/// at shutdown or when the cache is gone.
 /// Counts a read answered from memory against the task's budget, as a message through a
 /// channel would count: a task that does nothing but such reads (an in-process client) then
 /// still yields now and then, instead of holding its runtime thread for good.
@@ -470,6 +510,8 @@ async fn yield_sometimes() {
     tokio::task::consume_budget().await;
 }
 
+/// Every so often, forgets hibernating lists that have not been used for `idle_timeout`; stops
+/// at shutdown or when the cache is gone.
 async fn sweep(shared: Weak<CacheShared>, shutdown: CancellationToken) {
     let Some(idle_timeout) = shared.upgrade().map(|shared| shared.config.idle_timeout) else {
         return;
@@ -497,7 +539,7 @@ fn evict_one(lists: &mut HashMap<ListName, Slot>) {
         .take(EVICTION_SCAN)
         .filter(|(_, slot)| matches!(slot.list, SlotState::Parked(_)))
         .take(EVICTION_SAMPLE)
-        .min_by_key(|(_, slot)| slot.last_used)
+        .min_by_key(|(_, slot)| slot.last_used())
         .map(|(name, _)| name.clone());
     if let Some(name) = oldest_parked {
         lists.remove(&name);
@@ -510,7 +552,7 @@ fn evict_one(lists: &mut HashMap<ListName, Slot>) {
             SlotState::Running(handle)
                 if handle.is_only_handle() && handle.mailbox_depth() == 0 =>
             {
-                Some((handle, slot.last_used))
+                Some((handle, slot.last_used()))
             }
             _ => None,
         })
@@ -540,6 +582,37 @@ mod tests {
         assert_ne!(bob.actor_id(), alice.actor_id());
         assert_eq!(app.cache().stats().started(), 2);
         app.shutdown().await;
+    }
+
+    /// A read answered from memory awaits nothing, so without the budget a task that only
+    /// reads would never give its thread back (an in-process benchmark's client did that).
+    #[test]
+    fn a_task_that_only_reads_still_lets_others_run() {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let dir = tempfile::tempdir().unwrap();
+                let app = start(dir.path()).await;
+                let cache = app.cache().clone();
+                cache.cast(&name("x"), add("2018-12-19", "a")).unwrap();
+                cache.entries(&name("x"), EntriesQuery::All).await.unwrap();
+                let reader = tokio::spawn(async move {
+                    loop {
+                        let _ = cache.entries(&name("x"), EntriesQuery::All).await;
+                    }
+                });
+                // The reader runs now; this task goes on only once it yields.
+                tokio::task::yield_now().await;
+                reader.abort();
+                let _ = done.send(());
+            });
+        });
+        let resumed = finished.recv_timeout(std::time::Duration::from_secs(30));
+        assert!(resumed.is_ok(), "the reading task held its runtime thread");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
