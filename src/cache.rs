@@ -1,15 +1,16 @@
 //! The cache of list actors: the book's `Todo.Cache`.
 //!
 //! It maps list names to `ListHandle`s and starts an actor on first use. Spawning is synchronous
-//! and the lock is never held across an `.await`, so a plain read-write lock is enough: finding
-//! a list takes the read lock (most requests), starting, parking or forgetting one the write
-//! lock, under which concurrent first requests for one name get one actor. A stopped actor (after a panic) is replaced on next use.
+//! and no lock is held across an `.await`, so plain read-write locks are enough, one per shard of
+//! the names: finding a list takes its shard's read lock (most requests), starting, parking or
+//! forgetting one the write lock, under which concurrent first requests for one name get one
+//! actor. A stopped actor (after a panic) is replaced on next use.
 //! An idle actor hibernates: it hands its list to the cache and stops, freeing its task and
 //! mailbox, and wakes with that list on next use. Lists unused for `idle_timeout` are forgotten.
 //! An actor only goes while nobody else holds its handle, which the cache checks under its lock.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::ListsConfig;
-use crate::database::{Database, StorageError};
+use crate::database::{Database, StorageError, fixed_hash};
 use crate::list::{Changes, Entry, EntryId, ListName, NewEntry};
 use crate::lists::{
     ActorContext, ActorStats, Command, Committed, Created, Dump, EntriesQuery, Imported,
@@ -38,12 +39,20 @@ const EVICTION_SAMPLE: usize = 32;
 /// How many lists an eviction looks through for those candidates, at most.
 const EVICTION_SCAN: usize = 1_024;
 
+/// How many maps the lists are spread over.
+const SHARDS: usize = 16;
+
 /// Bounds on how often hibernating lists are checked for expiry.
 const SWEEP_INTERVAL: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(60));
 
 struct CacheShared {
-    /// Read-locked to find a list, write-locked to start, park or forget one.
-    lists: RwLock<HashMap<ListName, Slot>>,
+    /// The lists, in `SHARDS` maps by a hash of the name: finding a list read-locks its
+    /// shard, starting, parking or forgetting one write-locks it, so readers of different
+    /// lists seldom share a lock (one lock's reader count, bounced between cores, was half of
+    /// an in-process read).
+    shards: Box<[RwLock<HashMap<ListName, Slot>>]>,
+    /// Lists in all shards; changed only under a shard's write lock.
+    count: AtomicUsize,
     context: Arc<ActorContext>,
     config: ListsConfig,
     /// What `last_used` counts from.
@@ -108,7 +117,8 @@ impl Cache {
                 tracker: TaskTracker::new(),
             };
             CacheShared {
-                lists: RwLock::new(HashMap::new()),
+                shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+                count: AtomicUsize::new(0),
                 context: Arc::new(context),
                 config,
                 epoch: Instant::now(),
@@ -126,14 +136,14 @@ impl Cache {
     /// `server_process`).
     pub fn server_process(&self, name: &ListName) -> ListHandle {
         let epoch = self.shared.epoch;
-        if let Some(slot) = self.shared.read().get(name)
+        if let Some(slot) = self.shared.read(name).get(name)
             && let SlotState::Running(handle) = &slot.list
             && !handle.is_closed()
         {
             slot.touch(epoch);
             return handle.clone();
         }
-        let mut lists = self.shared.write();
+        let mut lists = self.shared.write(name);
         // Another caller may have started it between the two locks.
         if let Some(slot) = lists.get(name) {
             slot.touch(epoch);
@@ -148,13 +158,18 @@ impl Cache {
                 list: SlotState::Parked(parked),
                 ..
             }) => Some(parked),
-            _ => None,
+            Some(_) => None,
+            None => {
+                self.shared.count.fetch_add(1, Ordering::Relaxed);
+                None
+            }
         };
         let handle = ListHandle::spawn(name.clone(), self.shared.context.clone(), parked);
         let slot = Slot::new(SlotState::Running(handle.clone()), epoch);
         lists.insert(name.clone(), slot);
-        if lists.len() > self.shared.config.max_lists_in_memory {
-            evict_one(&mut lists);
+        drop(lists);
+        if self.shared.count.load(Ordering::Relaxed) > self.shared.config.max_lists_in_memory {
+            self.shared.make_room(name);
         }
         handle
     }
@@ -278,20 +293,20 @@ impl Cache {
 
     /// The lists that have subscribers here.
     pub fn followed(&self) -> Vec<ListName> {
-        let lists = self.shared.read();
-        lists
-            .iter()
-            .filter(|(_, slot)| match &slot.list {
+        let mut followed = Vec::new();
+        for shard in self.shared.shards() {
+            let lists = shard.iter().filter(|(_, slot)| match &slot.list {
                 SlotState::Running(handle) => handle.shared().subscribers() > 0,
                 SlotState::Parked(parked) => parked.shared().subscribers() > 0,
-            })
-            .map(|(name, _)| name.clone())
-            .collect()
+            });
+            followed.extend(lists.map(|(name, _)| name.clone()));
+        }
+        followed
     }
 
     /// The list's `SharedList`, if the list is in memory.
     fn shared_list(&self, name: &ListName) -> Option<Arc<SharedList>> {
-        let lists = self.shared.read();
+        let lists = self.shared.read(name);
         let slot = lists.get(name)?;
         slot.touch(self.shared.epoch);
         match &slot.list {
@@ -314,7 +329,7 @@ impl Cache {
             return None;
         }
         let shared = {
-            let lists = self.shared.read();
+            let lists = self.shared.read(name);
             let slot = lists.get(name)?;
             slot.touch(self.shared.epoch);
             match &slot.list {
@@ -394,7 +409,7 @@ impl Cache {
 
     /// The number of lists in memory, with a running or a hibernating actor.
     pub fn len(&self) -> usize {
-        self.shared.read().len()
+        self.shared.count.load(Ordering::Relaxed)
     }
 
     /// Whether no list is in memory.
@@ -404,13 +419,13 @@ impl Cache {
 
     /// Messages waiting in all mailboxes.
     pub fn mailbox_depth(&self) -> usize {
-        let lists = self.shared.read();
-        lists
-            .values()
-            .map(|slot| match &slot.list {
-                SlotState::Running(handle) => handle.mailbox_depth(),
-                SlotState::Parked(_) => 0,
-            })
+        let depth = |slot: &Slot| match &slot.list {
+            SlotState::Running(handle) => handle.mailbox_depth(),
+            SlotState::Parked(_) => 0,
+        };
+        let shards = self.shared.shards();
+        shards
+            .map(|lists| lists.values().map(depth).sum::<usize>())
             .sum()
     }
 
@@ -430,7 +445,11 @@ impl Cache {
         let context = &self.shared.context;
         self.shared.stopping.store(true, Ordering::Release);
         context.shutdown.cancel();
-        self.shared.write().clear();
+        for shard in self.shared.shards.iter() {
+            let mut lists = write_lock(shard);
+            self.shared.count.fetch_sub(lists.len(), Ordering::Relaxed);
+            lists.clear();
+        }
         context.tracker.close();
         context.tracker.wait().await;
     }
@@ -446,18 +465,39 @@ impl Cache {
 }
 
 impl CacheShared {
-    // A panic never happens while the lock is held (no user code runs under it), so a
-    // poisoned lock still guards a consistent map.
-    fn read(&self) -> RwLockReadGuard<'_, HashMap<ListName, Slot>> {
-        self.lists
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// The shard of `name`, read-locked.
+    fn read(&self, name: &ListName) -> RwLockReadGuard<'_, HashMap<ListName, Slot>> {
+        read_lock(self.shard(name))
     }
 
-    fn write(&self) -> RwLockWriteGuard<'_, HashMap<ListName, Slot>> {
-        self.lists
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// The shard of `name`, write-locked.
+    fn write(&self, name: &ListName) -> RwLockWriteGuard<'_, HashMap<ListName, Slot>> {
+        write_lock(self.shard(name))
+    }
+
+    fn shard(&self, name: &ListName) -> &RwLock<HashMap<ListName, Slot>> {
+        &self.shards[shard_index(name)]
+    }
+
+    /// Evicts one list (see `evict_one`) from the first shard that has one to evict, from the
+    /// shard of `name` on. Called with no shard locked, so it may lock each in turn.
+    fn make_room(&self, name: &ListName) {
+        let first = shard_index(name);
+        for n in 0..SHARDS {
+            match evict_one(&mut write_lock(&self.shards[(first + n) % SHARDS])) {
+                Evicted::Forgot => {
+                    self.count.fetch_sub(1, Ordering::Relaxed);
+                    return;
+                }
+                Evicted::AskedToStop => return,
+                Evicted::Nothing => {}
+            }
+        }
+    }
+
+    /// Every shard, read-locked one after the other.
+    fn shards(&self) -> impl Iterator<Item = RwLockReadGuard<'_, HashMap<ListName, Slot>>> {
+        self.shards.iter().map(read_lock)
     }
 
     /// Lets an idle actor go if it is still the one registered for `name` and nobody else can
@@ -470,7 +510,7 @@ impl CacheShared {
         unused: &dyn Fn() -> bool,
         parked: Option<ParkedList>,
     ) -> Result<(), Option<ParkedList>> {
-        let mut lists = self.write();
+        let mut lists = self.write(name);
         let registered = matches!(
             lists.get(name),
             Some(Slot { list: SlotState::Running(handle), .. }) if handle.actor_id() == actor_id
@@ -487,6 +527,7 @@ impl CacheShared {
             }
             None => {
                 lists.remove(name);
+                self.count.fetch_sub(1, Ordering::Relaxed);
             }
         }
         Ok(())
@@ -496,10 +537,16 @@ impl CacheShared {
     fn expire_parked(&self) {
         let idle_millis = self.config.idle_timeout.as_millis() as u64;
         let now = self.epoch.elapsed().as_millis() as u64;
-        self.write().retain(|_, slot| {
-            matches!(slot.list, SlotState::Running(_))
-                || now.saturating_sub(slot.last_used()) < idle_millis
-        });
+        for shard in self.shards.iter() {
+            let mut lists = write_lock(shard);
+            let before = lists.len();
+            lists.retain(|_, slot| {
+                matches!(slot.list, SlotState::Running(_))
+                    || now.saturating_sub(slot.last_used()) < idle_millis
+            });
+            self.count
+                .fetch_sub(before - lists.len(), Ordering::Relaxed);
+        }
     }
 }
 
@@ -529,11 +576,22 @@ async fn sweep(shared: Weak<CacheShared>, shutdown: CancellationToken) {
     }
 }
 
-/// Makes room for one list: forgets the least recently used of a sample of hibernating lists,
-/// or else asks the least recently used of a sample of unused running actors to stop. A
+/// What `evict_one` did.
+enum Evicted {
+    /// Forgot a hibernating list.
+    Forgot,
+    /// Asked a running actor to stop; it goes (and is counted out) when it retires.
+    AskedToStop,
+    /// Found nothing to evict.
+    Nothing,
+}
+
+/// Makes room for one list in one shard: forgets the least recently used of a sample of its
+/// hibernating lists, or else asks the least recently used of a sample of its unused running
+/// actors to stop. A
 /// running actor decides itself, between two messages, through `retire`, so a write it is
 /// handling always reaches the database before a new actor for the same list loads it.
-fn evict_one(lists: &mut HashMap<ListName, Slot>) {
+fn evict_one(lists: &mut HashMap<ListName, Slot>) -> Evicted {
     let oldest_parked = lists
         .iter()
         .take(EVICTION_SCAN)
@@ -543,7 +601,7 @@ fn evict_one(lists: &mut HashMap<ListName, Slot>) {
         .map(|(name, _)| name.clone());
     if let Some(name) = oldest_parked {
         lists.remove(&name);
-        return;
+        return Evicted::Forgot;
     }
     let oldest_running = lists
         .values()
@@ -558,9 +616,35 @@ fn evict_one(lists: &mut HashMap<ListName, Slot>) {
         })
         .take(EVICTION_SAMPLE)
         .min_by_key(|(_, last_used)| *last_used);
-    if let Some((handle, _)) = oldest_running {
-        handle.ask_to_retire();
+    match oldest_running {
+        Some((handle, _)) => {
+            handle.ask_to_retire();
+            Evicted::AskedToStop
+        }
+        None => Evicted::Nothing,
     }
+}
+
+fn shard_index(name: &ListName) -> usize {
+    (fixed_hash(name.as_str()) % SHARDS as u64) as usize
+}
+
+// A panic never happens while a shard is locked (no user code runs under it), so a poisoned
+// lock still guards a consistent map.
+fn read_lock(
+    shard: &RwLock<HashMap<ListName, Slot>>,
+) -> RwLockReadGuard<'_, HashMap<ListName, Slot>> {
+    shard
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write_lock(
+    shard: &RwLock<HashMap<ListName, Slot>>,
+) -> RwLockWriteGuard<'_, HashMap<ListName, Slot>> {
+    shard
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
