@@ -8,7 +8,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::ops::RangeInclusive;
 use std::str::FromStr;
-use std::sync::Arc;
 
 use chrono::Datelike;
 
@@ -203,11 +202,8 @@ impl FromStr for ListName {
 
 /// The title of an entry: 1 to 1,000 characters, not all blank, with no control characters
 /// and no line or paragraph separators (U+2028, U+2029), which would split the book's lines.
-///
-/// Shared, not copied: every read copies the entries it answers out of the list, and a title
-/// is then one reference count more instead of an allocation and a copy.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Title(Arc<str>);
+pub struct Title(String);
 
 impl Title {
     /// Validates `title` as a new entry title.
@@ -238,7 +234,7 @@ impl Title {
                 "control characters are not allowed".into(),
             ));
         }
-        Ok(Title(Arc::from(title)))
+        Ok(Title(title.to_owned()))
     }
 
     /// The title as text.
