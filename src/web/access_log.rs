@@ -43,7 +43,8 @@ pub async fn observe(request: Request, next: Next) -> Response {
     tracing::info!(
         target: "access",
         %method,
-        route = route.as_ref().map_or("unmatched", MatchedPath::as_str),
+        // No route: the path names none, or the request was refused before routing (503).
+        route = route.as_ref().map_or("-", MatchedPath::as_str),
         status = response.status().as_u16(),
         micros = elapsed.as_micros() as u64,
         request_id = id.to_str().unwrap_or_default(),
@@ -55,7 +56,8 @@ pub async fn observe(request: Request, next: Next) -> Response {
 }
 
 /// Hands a matched route's template to `observe`, which sees the response but not the
-/// routed request: a route layer, so it runs only for requests that matched a route.
+/// routed request: a route layer, so it runs only for requests that matched a route, around
+/// `edge::admit`, so a refusal of a matched route carries it too.
 pub async fn tag_route(route: MatchedPath, mut response: Response) -> Response {
     response.extensions_mut().insert(route);
     // Room for the headers the layers outside add (CORS, the browser headers, the request

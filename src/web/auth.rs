@@ -1,6 +1,7 @@
 //! Who is asking, and what a list name means for them: decided once per request, here.
 //!
-//! `identify` runs before every route (in `edge::admit`): in protected mode (some account
+//! `identify` runs before every route's handler (in `edge::admit`, a layer on every route
+//! `web::router` registers): in protected mode (some account
 //! exists) it turns a bearer token or the session cookie into a `Caller`, or answers 401. The
 //! `ListTarget` extractor then turns the request's list name (`LIST`, `OWNER:LIST`, `?list=`,
 //! or a share link's secret) into a storage key and the caller's role, or answers 404 for a

@@ -1,4 +1,4 @@
-//! What every request and response passes through at the edge, whatever its route: a query
+//! What every routed request and every response passes through at the edge: a query
 //! string must decode to UTF-8 (axum's `Query` would replace bad bytes with U+FFFD and store
 //! them), a body must be JSON and arrive within the body timeout (`admit`), and every response
 //! tells browsers not to guess its content type, not to frame it and not to pass its address

@@ -250,11 +250,15 @@ pub fn router(state: AppState, config: &WebConfig) -> impl WebService {
     let routes = routes
         // After every route: it applies to the routes registered before it.
         .method_not_allowed_fallback(method_not_allowed)
+        // Route layers run after routing, for requests that matched a route, so that even a
+        // refusal (401, 400, 408) is logged and counted under its route: `tag_route` wraps
+        // `admit`, so admit's answers carry the route too.
+        .route_layer(middleware::from_fn_with_state(state.clone(), edge::admit))
         .route_layer(middleware::map_response(access_log::tag_route))
         .fallback(metrics::no_route)
-        .with_state(state.clone());
-    // The layers wrap the router once, not each route: axum would box every layer around
-    // every route, and clone the whole chain of boxes for each request.
+        .with_state(state);
+    // The other layers wrap the router once, not each route: axum would box every layer
+    // around every route, and clone the whole chain of boxes for each request.
     ServiceBuilder::new()
         .layer(middleware::from_fn(access_log::observe))
         .layer(cors())
@@ -262,7 +266,6 @@ pub fn router(state: AppState, config: &WebConfig) -> impl WebService {
         .load_shed()
         .layer(GlobalConcurrencyLimitLayer::new(config.max_in_flight))
         .timeout(config.request_timeout)
-        .layer(middleware::from_fn_with_state(state, edge::admit))
         .service(routes)
 }
 
