@@ -10,7 +10,7 @@
 //! An actor only goes while nobody else holds its handle, which the cache checks under its lock.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use std::time::Duration;
 
@@ -51,8 +51,6 @@ struct CacheShared {
     /// lists seldom share a lock (one lock's reader count, bounced between cores, was half of
     /// an in-process read).
     shards: Box<[RwLock<HashMap<ListName, Slot>>]>,
-    /// Lists in all shards; changed only under a shard's write lock.
-    count: AtomicUsize,
     context: Arc<ActorContext>,
     config: ListsConfig,
     /// What `last_used` counts from.
@@ -72,17 +70,12 @@ struct Slot {
 
 impl Slot {
     fn new(list: SlotState, epoch: Instant) -> Slot {
-        let slot = Slot {
-            list,
-            last_used: AtomicU64::new(0),
-        };
-        slot.touch(epoch);
-        slot
+        let last_used = AtomicU64::new(millis_since(epoch));
+        Slot { list, last_used }
     }
 
     fn touch(&self, epoch: Instant) {
-        let millis = epoch.elapsed().as_millis() as u64;
-        self.last_used.store(millis, Ordering::Relaxed);
+        self.last_used.store(millis_since(epoch), Ordering::Relaxed);
     }
 
     fn last_used(&self) -> u64 {
@@ -118,7 +111,6 @@ impl Cache {
             };
             CacheShared {
                 shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
-                count: AtomicUsize::new(0),
                 context: Arc::new(context),
                 config,
                 epoch: Instant::now(),
@@ -158,17 +150,13 @@ impl Cache {
                 list: SlotState::Parked(parked),
                 ..
             }) => Some(parked),
-            Some(_) => None,
-            None => {
-                self.shared.count.fetch_add(1, Ordering::Relaxed);
-                None
-            }
+            _ => None,
         };
         let handle = ListHandle::spawn(name.clone(), self.shared.context.clone(), parked);
         let slot = Slot::new(SlotState::Running(handle.clone()), epoch);
         lists.insert(name.clone(), slot);
         drop(lists);
-        if self.shared.count.load(Ordering::Relaxed) > self.shared.config.max_lists_in_memory {
+        if self.len() > self.shared.config.max_lists_in_memory {
             self.shared.make_room(name);
         }
         handle
@@ -409,7 +397,7 @@ impl Cache {
 
     /// The number of lists in memory, with a running or a hibernating actor.
     pub fn len(&self) -> usize {
-        self.shared.count.load(Ordering::Relaxed)
+        self.shared.shards().map(|lists| lists.len()).sum()
     }
 
     /// Whether no list is in memory.
@@ -446,9 +434,7 @@ impl Cache {
         self.shared.stopping.store(true, Ordering::Release);
         context.shutdown.cancel();
         for shard in self.shared.shards.iter() {
-            let mut lists = write_lock(shard);
-            self.shared.count.fetch_sub(lists.len(), Ordering::Relaxed);
-            lists.clear();
+            write_lock(shard).clear();
         }
         context.tracker.close();
         context.tracker.wait().await;
@@ -484,13 +470,8 @@ impl CacheShared {
     fn make_room(&self, name: &ListName) {
         let first = shard_index(name);
         for n in 0..SHARDS {
-            match evict_one(&mut write_lock(&self.shards[(first + n) % SHARDS])) {
-                Evicted::Forgot => {
-                    self.count.fetch_sub(1, Ordering::Relaxed);
-                    return;
-                }
-                Evicted::AskedToStop => return,
-                Evicted::Nothing => {}
+            if evict_one(&mut write_lock(&self.shards[(first + n) % SHARDS])) {
+                return;
             }
         }
     }
@@ -527,7 +508,6 @@ impl CacheShared {
             }
             None => {
                 lists.remove(name);
-                self.count.fetch_sub(1, Ordering::Relaxed);
             }
         }
         Ok(())
@@ -536,16 +516,12 @@ impl CacheShared {
     /// Forgets hibernating lists unused for `idle_timeout`.
     fn expire_parked(&self) {
         let idle_millis = self.config.idle_timeout.as_millis() as u64;
-        let now = self.epoch.elapsed().as_millis() as u64;
+        let now = millis_since(self.epoch);
         for shard in self.shards.iter() {
-            let mut lists = write_lock(shard);
-            let before = lists.len();
-            lists.retain(|_, slot| {
+            write_lock(shard).retain(|_, slot| {
                 matches!(slot.list, SlotState::Running(_))
                     || now.saturating_sub(slot.last_used()) < idle_millis
             });
-            self.count
-                .fetch_sub(before - lists.len(), Ordering::Relaxed);
         }
     }
 }
@@ -576,22 +552,12 @@ async fn sweep(shared: Weak<CacheShared>, shutdown: CancellationToken) {
     }
 }
 
-/// What `evict_one` did.
-enum Evicted {
-    /// Forgot a hibernating list.
-    Forgot,
-    /// Asked a running actor to stop; it goes (and is counted out) when it retires.
-    AskedToStop,
-    /// Found nothing to evict.
-    Nothing,
-}
-
 /// Makes room for one list in one shard: forgets the least recently used of a sample of its
 /// hibernating lists, or else asks the least recently used of a sample of its unused running
-/// actors to stop. A
-/// running actor decides itself, between two messages, through `retire`, so a write it is
-/// handling always reaches the database before a new actor for the same list loads it.
-fn evict_one(lists: &mut HashMap<ListName, Slot>) -> Evicted {
+/// actors to stop; false when it found neither. A running actor decides itself, between two
+/// messages, through `retire`, so a write it is handling always reaches the database before
+/// a new actor for the same list loads it.
+fn evict_one(lists: &mut HashMap<ListName, Slot>) -> bool {
     let oldest_parked = lists
         .iter()
         .take(EVICTION_SCAN)
@@ -601,7 +567,7 @@ fn evict_one(lists: &mut HashMap<ListName, Slot>) -> Evicted {
         .map(|(name, _)| name.clone());
     if let Some(name) = oldest_parked {
         lists.remove(&name);
-        return Evicted::Forgot;
+        return true;
     }
     let oldest_running = lists
         .values()
@@ -619,10 +585,15 @@ fn evict_one(lists: &mut HashMap<ListName, Slot>) -> Evicted {
     match oldest_running {
         Some((handle, _)) => {
             handle.ask_to_retire();
-            Evicted::AskedToStop
+            true
         }
-        None => Evicted::Nothing,
+        None => false,
     }
+}
+
+/// Milliseconds from `epoch` to now, as `Slot::last_used` counts.
+fn millis_since(epoch: Instant) -> u64 {
+    epoch.elapsed().as_millis() as u64
 }
 
 fn shard_index(name: &ListName) -> usize {

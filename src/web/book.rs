@@ -93,11 +93,14 @@ pub async fn entries(
         .cache
         .entries(&target.key, EntriesQuery::On(date))
         .await?;
-    let mut lines =
-        String::with_capacity(entries.iter().map(|e| e.title.as_str().len() + 12).sum());
-    for (i, entry) in entries.iter().enumerate() {
-        let separator = if i == 0 { "" } else { "\n" };
-        let _ = write!(lines, "{separator}{} {}", entry.date, entry.title);
+    // One allocation: a line is the date (10), a space, the title and a newline.
+    let length = entries.iter().map(|e| e.title.as_str().len() + 12).sum();
+    let mut lines = String::with_capacity(length);
+    for entry in &entries {
+        if !lines.is_empty() {
+            lines.push('\n');
+        }
+        let _ = write!(lines, "{} {}", entry.date, entry.title);
     }
     Ok(lines)
 }
