@@ -1,15 +1,55 @@
 //! Criterion benches of the hot paths: `TodoList` operations by list size, an actor call's round
-//! trip through `Cache::call`, a cache lookup of a live list, and group commits of 1, 10 and 100
-//! concurrent durable writes. Run with `cargo bench --bench hot_paths`.
+//! trip through `Cache::call`, a cache lookup of a live list, a read of the book's `entries`
+//! through the whole HTTP service without a socket (beside the same stack's bare router), and
+//! group commits of 1, 10 and 100 concurrent durable writes. Run with
+//! `cargo bench --bench hot_paths`.
 
+use std::alloc::{GlobalAlloc, Layout};
 use std::hint::black_box;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use axum::Router;
+use axum::body::Body;
+use axum::http::Request;
+use axum::response::Response;
+use axum::routing::get;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use hyper_util::service::TowerToHyperService;
 use todo::app::App;
 use todo::config::Config;
 use todo::list::{Date, ListName, NewEntry, Title, TodoList};
 use todo::lists::EntriesQuery;
+
+/// The server's allocator (mimalloc, `src/main.rs`), counting its allocations, so the HTTP
+/// bench can print how many a request makes.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every call is passed on unchanged to mimalloc, which upholds `GlobalAlloc`.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's guarantees for `layout` hold for mimalloc too.
+        unsafe { mimalloc::MiMalloc.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `alloc` or `realloc` above, that is, from mimalloc.
+        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: as for `dealloc`, and the caller's guarantees for `new_size` hold.
+        unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
 
 /// Dates the entries are spread over, as in the book's load: one month.
 const N_DATES: u64 = 31;
@@ -119,6 +159,64 @@ fn actor(c: &mut Criterion) {
     runtime.block_on(app.shutdown());
 }
 
+/// The book's `GET /entries` through everything a request over HTTP passes once hyper has
+/// parsed it (the edge, CORS, admission, routing, `admit`, the handler, the cache), and the
+/// same request to a router that answers a fixed body (`examples/bare.rs`, run as
+/// `axum::serve` runs it): the ratio is the request path's cost in user space over the
+/// stack's own, without the kernel's share that `wrk` measures too. Prints the allocations
+/// a request makes on each.
+fn http_stack(c: &mut Criterion) {
+    let (runtime, app, _dir) = start_app(1);
+    let cache = app.cache().clone();
+    let list = name("bench");
+    runtime.block_on(async {
+        for n in 0..N_DATES {
+            let add = cache.add_entry(&list, new_entry(n), None).await;
+            add.expect("the write is stored");
+        }
+    });
+    let edge = app
+        .edge()
+        .for_peer(SocketAddr::from(([127, 0, 0, 1], 40000)));
+    let bare = Router::new().route("/entries", get(|| async { "2018-12-08 some title" }));
+    let bare = TowerToHyperService::new(bare);
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    runtime.block_on(answer(&edge, 1_000));
+    let edge_allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    runtime.block_on(answer(&bare, 1_000));
+    let bare_allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    println!(
+        "http_stack: allocations per request: book_entries {:.1}, bare_router {:.1}",
+        edge_allocations as f64 / 1_000.0,
+        bare_allocations as f64 / 1_000.0,
+    );
+    let mut group = c.benchmark_group("http_stack");
+    group.bench_function("book_entries", |b| {
+        b.iter_custom(|iterations| runtime.block_on(answer(&edge, iterations)))
+    });
+    group.bench_function("bare_router", |b| {
+        b.iter_custom(|iterations| runtime.block_on(answer(&bare, iterations)))
+    });
+    group.finish();
+    runtime.block_on(app.shutdown());
+}
+
+/// How long `service` takes to answer the book's `GET /entries` `iterations` times in a row.
+async fn answer<S>(service: &S, iterations: u64) -> Duration
+where
+    S: hyper::service::Service<Request<Body>, Response = Response>,
+    S::Error: std::fmt::Debug,
+{
+    let started = Instant::now();
+    for _ in 0..iterations {
+        let request = Request::get("/entries?list=bench&date=2018-12-08").body(Body::empty());
+        let response = service.call(request.expect("a valid request")).await;
+        black_box(response.expect("the service answers"));
+    }
+    started.elapsed()
+}
+
 /// Group commits with the default three database workers, and with one.
 fn group_commit(c: &mut Criterion) {
     for db_workers in [3, 1] {
@@ -170,5 +268,5 @@ fn group_commit_with(c: &mut Criterion, db_workers: usize) {
     runtime.block_on(app.shutdown());
 }
 
-criterion_group!(benches, todo_list, actor, group_commit);
+criterion_group!(benches, todo_list, actor, http_stack, group_commit);
 criterion_main!(benches);

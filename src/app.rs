@@ -16,11 +16,14 @@ use crate::cache::Cache;
 use crate::config::{Config, DatabaseConfig};
 use crate::database::{Database, DatabaseClosed, OpenError, StorageError};
 use crate::remote;
+use crate::web::edge::Edge;
 use crate::web::{self, AppState, AuthConfig};
 
 /// A running server.
 pub struct App {
     cache: Cache,
+    /// What `serve` runs, kept for callers without a socket.
+    edge: Edge,
     /// Ends the event streams when shutdown starts.
     stopping: CancellationToken,
     watch_accounts: JoinHandle<()>,
@@ -98,13 +101,19 @@ impl App {
         if let Some(url) = &database_url {
             tokio::spawn(remote::follow(url.clone(), cache.clone(), stopping.clone()));
         }
-        let router = web::router(state, &config.web);
+        let edge = web::router(state, &config.web);
         let (stop_web, stopped) = oneshot::channel::<()>();
         let max_connections = web::connections::cap(config.web.max_connections);
         let connections = web::connections::Connections::new(max_connections);
-        let web = tokio::spawn(web::serve(listener, router, tls, connections, async move {
-            let _ = stopped.await;
-        }));
+        let web = tokio::spawn(web::serve(
+            listener,
+            edge.clone(),
+            tls,
+            connections,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
         let backend = if database_url.is_some() {
             "postgresql"
         } else {
@@ -123,6 +132,7 @@ impl App {
         );
         Ok(App {
             cache,
+            edge,
             stopping,
             watch_accounts,
             database_closed,
@@ -153,10 +163,16 @@ impl App {
         &self.cache
     }
 
+    /// The HTTP service the server runs, to call without a socket (benchmarks).
+    pub fn edge(&self) -> &Edge {
+        &self.edge
+    }
+
     /// Stops everything, returning once every queued write is committed and storage is closed.
     pub async fn shutdown(self) {
         let App {
             cache,
+            edge,
             stopping,
             watch_accounts,
             database_closed,
@@ -165,6 +181,8 @@ impl App {
             ..
         } = self;
         watch_accounts.abort();
+        // It holds the handlers' state: the server's own copy goes with the server's.
+        drop(edge);
         stopping.cancel();
         tracing::info!("shutting down: no new connections; waiting for the requests in flight");
         let _ = stop_web.send(());

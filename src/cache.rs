@@ -184,12 +184,30 @@ impl Cache {
         list: &ListName,
         query: EntriesQuery,
     ) -> Result<Vec<Entry>, RequestError> {
-        if let Some(entries) = self.read_committed(list, |committed| committed.entries(query)) {
+        self.with_entries(list, query, |entries| {
+            entries.iter().map(|&entry| entry.clone()).collect()
+        })
+        .await
+    }
+
+    /// Runs `read` on entries of the list, as committed: in memory, under the list's read
+    /// lock, so an answer rendered there copies no entry (keep `read` short: the list's
+    /// actor waits for it to publish a commit).
+    pub async fn with_entries<T>(
+        &self,
+        list: &ListName,
+        query: EntriesQuery,
+        read: impl Fn(&[&Entry]) -> T,
+    ) -> Result<T, RequestError> {
+        if let Some(answer) = self.read_committed(list, |committed| read(&committed.select(query)))
+        {
             yield_sometimes().await;
-            return Ok(entries);
+            return Ok(answer);
         }
-        self.call(list, |respond_to| Request::Entries { query, respond_to })
-            .await
+        let entries: Vec<Entry> = self
+            .call(list, |respond_to| Request::Entries { query, respond_to })
+            .await?;
+        Ok(read(&entries.iter().collect::<Vec<_>>()))
     }
 
     /// Reads one entry, as committed.

@@ -39,12 +39,12 @@ pub enum EntriesQuery {
 }
 
 impl EntriesQuery {
-    /// The entries of `list` this query asks for.
-    pub fn run(self, list: &TodoList) -> Vec<Entry> {
+    /// The entries of `list` this query asks for, borrowed from it.
+    pub fn run(self, list: &TodoList) -> Vec<&Entry> {
         match self {
-            EntriesQuery::All => list.all_entries().cloned().collect(),
-            EntriesQuery::On(date) => list.entries(date).cloned().collect(),
-            EntriesQuery::Between(from, to) => list.entries_between(from..=to).cloned().collect(),
+            EntriesQuery::All => list.all_entries().collect(),
+            EntriesQuery::On(date) => list.entries(date).collect(),
+            EntriesQuery::Between(from, to) => list.entries_between(from..=to).collect(),
         }
     }
 
@@ -58,7 +58,7 @@ impl EntriesQuery {
     }
 
     /// Puts entries in this query's order: by id for one day or all, by date and id for a range.
-    fn sort(self, entries: &mut [Entry]) {
+    fn sort(self, entries: &mut [&Entry]) {
         match self {
             EntriesQuery::All | EntriesQuery::On(_) => entries.sort_by_key(|entry| entry.id),
             EntriesQuery::Between(..) => entries.sort_by_key(|entry| (entry.date, entry.id)),

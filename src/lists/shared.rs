@@ -269,13 +269,19 @@ impl<'a> Committed<'a> {
 
     /// The committed entries a query asks for, in its order.
     pub fn entries(&self, query: EntriesQuery) -> Vec<Entry> {
+        self.select(query).into_iter().cloned().collect()
+    }
+
+    /// The committed entries a query asks for, in its order, borrowed: a reader that only
+    /// renders them copies nothing.
+    pub fn select(&self, query: EntriesQuery) -> Vec<&'a Entry> {
         let Some(list) = self.list else {
             return Vec::new();
         };
         if self.before.is_empty() {
             return query.run(list);
         }
-        let mut entries: Vec<Entry> = query
+        let mut entries: Vec<&Entry> = query
             .run(list)
             .into_iter()
             .filter(|entry| !self.before.contains_key(&entry.id))
@@ -283,8 +289,8 @@ impl<'a> Committed<'a> {
                 self.before
                     .values()
                     .flatten()
-                    .filter(|entry| query.wants(entry))
-                    .map(|entry| (*entry).clone()),
+                    .copied()
+                    .filter(|entry| query.wants(entry)),
             )
             .collect();
         query.sort(&mut entries);

@@ -1,73 +1,58 @@
 //! The access log: one line per request at `info`, under the target `access` (turn it off with
-//! `--log info,access=off`), and an `x-request-id` on every answer. Its `observe` middleware
-//! also counts the request in the metrics and adds the browser headers of `edge`.
+//! `--log info,access=off`), and an `x-request-id` on every answer. The edge calls `record`
+//! for every answer, which also counts it in the metrics.
 //!
 //! A line holds the method, the route's template (never the path: it may hold a share link's
 //! secret, and the query a title), the status, the time taken and the request id: the
 //! client's `x-request-id` when it sent a usable one, else one made here.
 
+use std::io::Write;
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request};
-use axum::http::HeaderValue;
-use axum::middleware::Next;
+use axum::extract::MatchedPath;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use axum::response::Response;
 
-use super::{edge, metrics};
+use super::metrics;
 
-/// The header that carries the request id, in and out.
-pub const REQUEST_ID: &str = "x-request-id";
+/// The header that carries the request id, in and out: a `HeaderName`, since one built from
+/// a string for each answer would be allocated each time.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Longest request id taken from a client.
 const MAX_REQUEST_ID_BYTES: usize = 64;
 
-/// Sees every request out, whatever answered it: logs it, counts it in the metrics (when a
-/// route matched), and adds the request id and the headers every answer carries for
-/// browsers. One middleware for all four, outermost, so each request pays for one.
-pub async fn observe(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let id = request
-        .headers()
+/// The id to answer `headers`' request with: the client's, when it sent a usable one, else a
+/// new one.
+pub fn request_id(headers: &HeaderMap) -> HeaderValue {
+    headers
         .get(REQUEST_ID)
         .filter(|id| usable(id))
         .cloned()
-        .unwrap_or_else(new_id);
-    let mut response = next.run(request).await;
-    let elapsed = started.elapsed();
-    let route = response.extensions_mut().remove::<MatchedPath>();
-    if let Some(route) = &route {
-        metrics::record_request(route.as_str(), &method, response.status(), elapsed);
+        .unwrap_or_else(new_id)
+}
+
+/// Logs an answered request, and counts it in the metrics when it matched `route`.
+pub fn record(
+    method: &Method,
+    route: Option<&MatchedPath>,
+    response: &Response,
+    elapsed: Duration,
+    id: &HeaderValue,
+) {
+    if let Some(route) = route {
+        metrics::record_request(route.as_str(), method, response.status(), elapsed);
     }
     tracing::info!(
         target: "access",
         %method,
-        // No route: the path names none, or the request was refused before routing (503).
-        route = route.as_ref().map_or("-", MatchedPath::as_str),
+        route = route.map_or("-", MatchedPath::as_str),
         status = response.status().as_u16(),
         micros = elapsed.as_micros() as u64,
         request_id = id.to_str().unwrap_or_default(),
     );
-    let headers = response.headers_mut();
-    edge::add_browser_headers(headers);
-    headers.insert(REQUEST_ID, id);
-    response
 }
-
-/// Hands a matched route's template to `observe`, which sees the response but not the
-/// routed request: a route layer, so it runs only for requests that matched a route, around
-/// `edge::admit`, so a refusal of a matched route carries it too.
-pub async fn tag_route(route: MatchedPath, mut response: Response) -> Response {
-    response.extensions_mut().insert(route);
-    // Room for the headers the layers outside add (CORS, the browser headers, the request
-    // id), so the map grows once rather than on each insert.
-    response.headers_mut().reserve(ADDED_HEADERS);
-    response
-}
-
-/// How many headers the layers outside a route add to its answer, at most.
-const ADDED_HEADERS: usize = 8;
 
 fn usable(id: &HeaderValue) -> bool {
     let bytes = id.as_bytes();
@@ -87,9 +72,11 @@ fn new_id() -> HeaderValue {
     });
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    // From `Bytes`, the text is not copied again.
-    let text = bytes::Bytes::from(format!("{:08x}-{n:x}", *PREFIX));
-    HeaderValue::from_maybe_shared(text).unwrap_or(HeaderValue::from_static("0"))
+    // Written on the stack, then copied once into the header's own allocation.
+    let mut text = std::io::Cursor::new([0u8; 32]);
+    let _ = write!(text, "{:08x}-{n:x}", *PREFIX);
+    let length = usize::try_from(text.position()).unwrap_or(0);
+    HeaderValue::from_bytes(&text.get_ref()[..length]).unwrap_or(HeaderValue::from_static("0"))
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Who is asking, and what a list name means for them: decided once per request, here.
 //!
-//! `identify` runs before every route's handler (in `edge::admit`, a layer on every route
+//! `identify` runs before every route's handler (in `admit::Admit`, the layer on every route
 //! `web::router` registers): in protected mode (some account
 //! exists) it turns a bearer token or the session cookie into a `Caller`, or answers 401. The
 //! `ListTarget` extractor then turns the request's list name (`LIST`, `OWNER:LIST`, `?list=`,
@@ -87,7 +87,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 
 /// Puts the `Caller` into the request, or answers 401 (no or bad credentials on a protected
 /// server) or 403 (a cookie on a cross-site write, or a non-admin asking for `/metrics`).
-/// Called by `edge::admit` for every request.
+/// Called by `admit::Admit` for every routed request.
 pub async fn identify(state: &AppState, request: Request) -> Result<Request, ApiError> {
     let (mut parts, body) = request.into_parts();
     if let Some(caller) = caller(state, &parts).await? {

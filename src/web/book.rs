@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde::Deserialize;
 
-use crate::list::{Date, NewEntry, Title};
+use crate::list::{Date, Entry, NewEntry, Title};
 use crate::lists::{Command, EntriesQuery};
 
 use super::auth::{ListParam, ListTarget};
@@ -89,18 +89,23 @@ pub async fn entries(
     Params(params): Params<DayParams>,
 ) -> Result<String, ApiError> {
     let date = Date::parse(required(&params.date, "date")?)?;
-    let entries = state
+    let lines = state
         .cache
-        .entries(&target.key, EntriesQuery::On(date))
+        .with_entries(&target.key, EntriesQuery::On(date), lines)
         .await?;
-    // One allocation: a line is the date (10), a space, the title and a newline.
+    Ok(lines)
+}
+
+/// One `DATE TITLE` line per entry, joined by `\n`, in one allocation.
+fn lines(entries: &[&Entry]) -> String {
+    // A line is the date (10), a space, the title and a newline.
     let length = entries.iter().map(|e| e.title.as_str().len() + 12).sum();
     let mut lines = String::with_capacity(length);
-    for entry in &entries {
+    for entry in entries {
         if !lines.is_empty() {
             lines.push('\n');
         }
         let _ = write!(lines, "{} {}", entry.date, entry.title);
     }
-    Ok(lines)
+    lines
 }

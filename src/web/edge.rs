@@ -1,108 +1,162 @@
-//! What every routed request and every response passes through at the edge: a query
-//! string must decode to UTF-8 (axum's `Query` would replace bad bytes with U+FFFD and store
-//! them), a body must be JSON and arrive within the body timeout (`admit`), and every response
-//! tells browsers not to guess its content type, not to frame it and not to pass its address
-//! on (`add_browser_headers`, called by the access log's `observe`).
+//! The edge: what every request and every answer passes through, once, around the router.
+//! Outermost, `PeerEdge` (the service hyper runs for one connection) gives the request its
+//! client address and id, and on the way out logs and counts the answer and adds the headers
+//! every answer carries; inside it CORS, then `Admission`, which holds a place among the
+//! requests in flight and the request timeout, then the router, whose every route passes
+//! `admit::Admit` first.
+//!
+//! The edge wraps the router once, not each route (axum would box every layer around every
+//! route and clone the chain of boxes per request), and it is written by hand rather than
+//! stacked from `from_fn`, `HandleError`, `load_shed`, a concurrency limit and `Timeout`:
+//! each of those cloned and boxed per request, and the timeout armed a timer for every
+//! request, where most (reads answered from memory) are done before it could fire.
 
-use std::time::Duration;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
-use axum::body::{Body, HttpBody};
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::{ConnectInfo, MatchedPath, Request};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use percent_encoding::percent_decode_str;
+use axum::{BoxError, Router};
+use futures_util::future::BoxFuture;
+use tokio::sync::Semaphore;
+use tower::{Layer, Service, ServiceExt};
+use tower_http::cors::{Cors, CorsLayer};
 
+use super::access_log;
 use super::error::ApiError;
-use super::{AppState, MAX_BODY_BYTES, MAX_DUMP_BYTES, auth};
 
-/// Lets a request in to its handler: once its query string decodes to UTF-8 (else 400), its
-/// whole body (at most its route's limit) has arrived within the body timeout from the start
-/// (a client that sends its body too slowly gets 408 and its connection closed, and holds a
-/// place among the requests in flight no longer than that), and `auth::identify` has said
-/// who sent it. One middleware for the three, so each request pays for one.
-pub async fn admit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let request = match read_whole(request, state.body_timeout).await {
-        Ok(request) => request,
-        Err(refused) => return refused,
-    };
-    match auth::identify(&state, request).await {
-        Ok(request) => next.run(request).await,
-        Err(error) => error.into_response(),
-    }
+/// Every route behind the edge, shared by all connections; cheap to clone.
+#[derive(Clone)]
+pub struct Edge {
+    routes: Cors<Admission>,
 }
 
-/// The request with its query checked and its whole body read, or the answer refusing it.
-async fn read_whole(request: Request, body_timeout: Duration) -> Result<Request, Response> {
-    if !request.uri().query().is_none_or(decodes_to_utf8) {
-        let message = "the query string is not UTF-8 once percent-decoded";
-        return Err(
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid_utf8", message).into_response(),
-        );
+impl Edge {
+    /// `router` behind `cors`, at most `max_in_flight` requests at once, each answered
+    /// within `request_timeout`.
+    pub fn new(
+        router: Router,
+        cors: CorsLayer,
+        max_in_flight: usize,
+        request_timeout: Duration,
+    ) -> Edge {
+        let admission = Admission {
+            router,
+            places: Arc::new(Semaphore::new(max_in_flight)),
+            timeout: request_timeout,
+        };
+        Edge {
+            routes: cors.layer(admission),
+        }
     }
-    // Most requests (every GET) have no body: no timer, no copy.
-    if request.body().size_hint().exact() == Some(0) {
-        return Ok(request);
-    }
-    if !is_json(request.headers()) {
-        let message = "this API reads JSON bodies: send Content-Type: application/json";
-        let status = StatusCode::UNSUPPORTED_MEDIA_TYPE;
-        return Err(ApiError::new(status, "unsupported_media_type", message).into_response());
-    }
-    let limit = body_limit(&request);
-    let (parts, body) = request.into_parts();
-    let read = axum::body::to_bytes(body, limit);
-    match tokio::time::timeout(body_timeout, read).await {
-        Ok(Ok(bytes)) => Ok(Request::from_parts(parts, Body::from(bytes))),
-        Ok(Err(error)) => Err(unreadable_body(error, limit).into_response()),
-        Err(_elapsed) => {
-            let message = format!("the body did not arrive within {body_timeout:?}");
-            let mut response =
-                ApiError::new(StatusCode::REQUEST_TIMEOUT, "body_timeout", message).into_response();
-            let close = HeaderValue::from_static("close");
-            response.headers_mut().insert(header::CONNECTION, close);
-            Err(response)
+
+    /// The service for one connection from `peer`.
+    pub fn for_peer(&self, peer: SocketAddr) -> PeerEdge {
+        PeerEdge {
+            routes: self.routes.clone(),
+            peer,
         }
     }
 }
 
-/// Whether a body is declared JSON (`application/json`, or a `+json` type), or not declared
-/// at all; a form, text or anything else is refused before it is read.
-fn is_json(headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get(header::CONTENT_TYPE) else {
-        return true;
-    };
-    let Ok(value) = value.to_str() else {
-        return false;
-    };
-    let essence = value.split(';').next().unwrap_or_default().trim();
-    let suffix = essence.get(essence.len().saturating_sub(5)..);
-    essence.eq_ignore_ascii_case("application/json")
-        || suffix.is_some_and(|suffix| suffix.eq_ignore_ascii_case("+json"))
+/// The edge as hyper runs it for one connection.
+pub struct PeerEdge {
+    routes: Cors<Admission>,
+    /// The client's address: login limits count failures per address, which handlers read
+    /// from the request's `ConnectInfo`.
+    peer: SocketAddr,
 }
 
-/// The largest body `request` may send: an import carries a whole list.
-fn body_limit(request: &Request) -> usize {
-    match request.method() == Method::PUT && request.uri().path().ends_with("/dump") {
-        true => MAX_DUMP_BYTES,
-        false => MAX_BODY_BYTES,
+/// Any body hyper reads (`Incoming`), or a test or benchmark builds.
+impl<B> hyper::service::Service<Request<B>> for PeerEdge
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn call(&self, request: Request<B>) -> Self::Future {
+        let started = Instant::now();
+        let mut request = request.map(Body::new);
+        request.extensions_mut().insert(ConnectInfo(self.peer));
+        let method = request.method().clone();
+        let id = access_log::request_id(request.headers());
+        let answer = self.routes.clone().oneshot(request);
+        Box::pin(async move {
+            let mut response = match answer.await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            // No route: the path names none, or the request was refused before routing.
+            let route = response.extensions_mut().remove::<MatchedPath>();
+            access_log::record(&method, route.as_ref(), &response, started.elapsed(), &id);
+            let headers = response.headers_mut();
+            add_browser_headers(headers);
+            headers.insert(access_log::REQUEST_ID, id);
+            Ok(response)
+        })
     }
 }
 
-/// A body over the limit is a 413; one that broke off is a 400.
-fn unreadable_body(error: axum::Error, limit: usize) -> ApiError {
-    let cause = error.into_inner();
-    match cause.is::<http_body_util::LengthLimitError>() {
-        true => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("the body is over {limit} bytes"),
-        ),
-        false => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-            format!("the body could not be read: {cause}"),
-        ),
+/// The router behind the cap on requests in flight and the request timeout: a request over
+/// the cap is refused at once with 503 `overloaded` (waiting would only queue it behind the
+/// load that filled the cap), and one not answered within the timeout gets 503 `timeout`.
+/// Inside CORS, so browsers can read those answers too.
+#[derive(Clone)]
+pub struct Admission {
+    router: Router,
+    /// A place per request in flight, held until its answer is ready.
+    places: Arc<Semaphore>,
+    timeout: Duration,
+}
+
+impl Service<Request> for Admission {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Service::<Request>::poll_ready(&mut self.router, cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let Ok(place) = self.places.clone().try_acquire_owned() else {
+            let refusal = ApiError::unavailable("overloaded", "too many requests in flight");
+            return Box::pin(std::future::ready(Ok(refusal.into_response())));
+        };
+        let answer = self.router.call(request);
+        let timeout = self.timeout;
+        Box::pin(async move {
+            let answer = within(timeout, answer).await;
+            drop(place);
+            Ok(match answer {
+                Some(Ok(response)) => response,
+                Some(Err(never)) => match never {},
+                None => {
+                    ApiError::unavailable("timeout", "the request took too long").into_response()
+                }
+            })
+        })
+    }
+}
+
+/// `answer`'s output, or `None` when it takes longer than `timeout`. The timer is armed only
+/// once `answer` has to wait, so an answer ready at once (a read from memory) costs none;
+/// the time limit then counts from that first wait, microseconds after the request came in.
+async fn within<F: Future>(timeout: Duration, answer: F) -> Option<F::Output> {
+    let mut answer = pin!(answer);
+    let first = std::future::poll_fn(|cx| Poll::Ready(answer.as_mut().poll(cx))).await;
+    match first {
+        Poll::Ready(output) => Some(output),
+        Poll::Pending => tokio::time::timeout(timeout, answer).await.ok(),
     }
 }
 
@@ -110,7 +164,7 @@ fn unreadable_body(error: axum::Error, limit: usize) -> ApiError {
 /// text answer is never read as something else; `X-Frame-Options: DENY`, so no other site
 /// frames the web app; and `Referrer-Policy: no-referrer`, so a share link's secret in the
 /// address never leaks to another site in a `Referer`.
-pub fn add_browser_headers(headers: &mut HeaderMap) {
+fn add_browser_headers(headers: &mut HeaderMap) {
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -122,31 +176,23 @@ pub fn add_browser_headers(headers: &mut HeaderMap) {
     );
 }
 
-/// Whether every `name=value` pair of a form-encoded query decodes to UTF-8.
-fn decodes_to_utf8(query: &str) -> bool {
-    // A `+` decodes to a space, which changes nothing here; a part without `%` is the text it
-    // was, so only escapes are decoded (and only a part with one is copied).
-    query
-        .split(['&', '='])
-        .all(|part| percent_decode_str(part).decode_utf8().is_ok())
-}
-
 #[cfg(test)]
 mod tests {
-    use super::decodes_to_utf8;
+    use super::*;
 
-    #[test]
-    fn only_queries_that_decode_to_utf8_pass() {
-        for (query, ok) in [
-            ("list=bob&date=2018-12-19&title=Dentist", true),
-            ("title=caf%C3%A9", true),
-            ("title=a+b%20c", true),
-            ("title=%E2%80", false),
-            ("title=%C3%28", false),
-            ("%FF=x", false),
-            ("title=100%", true),
-        ] {
-            assert_eq!(decodes_to_utf8(query), ok, "{query}");
-        }
+    #[tokio::test(start_paused = true)]
+    async fn only_an_answer_that_waits_meets_the_timeout() {
+        let ready = within(Duration::from_secs(1), async { 7 }).await;
+        assert_eq!(ready, Some(7));
+        let slow = async {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            7
+        };
+        assert_eq!(within(Duration::from_secs(1), slow).await, None);
+        let in_time = async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            7
+        };
+        assert_eq!(within(Duration::from_secs(1), in_time).await, Some(7));
     }
 }

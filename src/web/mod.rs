@@ -5,13 +5,14 @@
 
 pub mod access_log;
 pub mod accounts;
+mod admit;
 pub mod assets;
 pub mod auth;
 pub mod body;
 pub mod book;
 pub mod calendar;
 pub mod connections;
-mod edge;
+pub mod edge;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -21,25 +22,19 @@ pub mod openapi;
 pub mod tls;
 pub mod todo_backend;
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::error_handling::HandleErrorLayer;
-use axum::extract::{ConnectInfo, DefaultBodyLimit};
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, HeaderName, Method, StatusCode};
-use axum::response::Response;
 use axum::routing::{MethodRouter, delete, get, post, put};
-use axum::{BoxError, Router, middleware};
-use hyper::Request;
+use axum::{BoxError, Router};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
-use hyper_util::service::TowerToHyperService;
 use metrics_exporter_prometheus::PrometheusHandle;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
@@ -47,11 +42,11 @@ use tokio::net::TcpListener;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
-
-use connections::Connections;
-use tower::limit::GlobalConcurrencyLimitLayer;
-use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_http::cors::{Any, CorsLayer};
+
+use admit::AdmitLayer;
+use connections::Connections;
+use edge::Edge;
 
 use crate::accounts::{Accounts, LoginLimiter};
 use crate::cache::Cache;
@@ -139,30 +134,8 @@ impl AppState {
     }
 }
 
-/// What `router` builds and `serve` runs: an HTTP service whose every error is an answer,
-/// cloned for each connection and each request.
-pub trait WebService:
-    Service<axum::extract::Request, Response = Response, Error = Infallible, Future: Send + 'static>
-    + Clone
-    + Send
-    + 'static
-{
-}
-
-impl<S> WebService for S where
-    S: Service<
-            axum::extract::Request,
-            Response = Response,
-            Error = Infallible,
-            Future: Send + 'static,
-        > + Clone
-        + Send
-        + 'static
-{
-}
-
 /// Every route, with authentication, CORS, limits, the access log, metrics and JSON errors.
-pub fn router(state: AppState, config: &WebConfig) -> impl WebService {
+pub fn router(state: AppState, config: &WebConfig) -> Edge {
     let routes = Router::new()
         .route("/auth/login", post(accounts::login))
         .route("/auth/logout", post(accounts::logout))
@@ -251,25 +224,14 @@ pub fn router(state: AppState, config: &WebConfig) -> impl WebService {
         // After every route: it applies to the routes registered before it.
         .method_not_allowed_fallback(method_not_allowed)
         // Route layers run after routing, for requests that matched a route, so that even a
-        // refusal (401, 400, 408) is logged and counted under its route: `tag_route` wraps
-        // `admit`, so admit's answers carry the route too.
-        .route_layer(middleware::from_fn_with_state(state.clone(), edge::admit))
-        .route_layer(middleware::map_response(access_log::tag_route))
+        // refusal (401, 400, 408) is logged and counted under its route.
+        .route_layer(AdmitLayer::new(state.clone()))
         .fallback(metrics::no_route)
         .with_state(state);
-    // The other layers wrap the router once, not each route: axum would box every layer
-    // around every route, and clone the whole chain of boxes for each request.
-    ServiceBuilder::new()
-        .layer(middleware::from_fn(access_log::observe))
-        .layer(cors())
-        .layer(HandleErrorLayer::new(overload_error))
-        .load_shed()
-        .layer(GlobalConcurrencyLimitLayer::new(config.max_in_flight))
-        .timeout(config.request_timeout)
-        .service(routes)
+    Edge::new(routes, cors(), config.max_in_flight, config.request_timeout)
 }
 
-/// Export and import of a whole list. `edge::admit` has read the body within the route's
+/// Export and import of a whole list. `admit::Admit` has read the body within the route's
 /// limit already, so axum's own limit, lower than an import's, is lifted here: one place
 /// decides how large a body may be.
 fn dump_routes() -> MethodRouter<AppState> {
@@ -300,21 +262,6 @@ fn cors() -> CorsLayer {
         ])
 }
 
-async fn overload_error(error: BoxError) -> ApiError {
-    if error.is::<tower::timeout::error::Elapsed>() {
-        return ApiError::unavailable("timeout", "the request took too long");
-    }
-    if error.is::<tower::load_shed::error::Overloaded>() {
-        return ApiError::unavailable("overloaded", "too many requests in flight");
-    }
-    tracing::error!(%error, "unexpected middleware error");
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
-        "internal error",
-    )
-}
-
 /// The answer to a known path with a method it does not take; axum adds the `Allow` header.
 async fn method_not_allowed() -> ApiError {
     ApiError::new(
@@ -324,14 +271,14 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
-/// Serves `router` on `listener` (over TLS when `tls` is set) until `shutdown` resolves, then
+/// Serves `edge` on `listener` (over TLS when `tls` is set) until `shutdown` resolves, then
 /// stops accepting and waits for the requests in flight to finish.
 ///
 /// hyper is driven directly rather than through `axum::serve`, to set a header read timeout
 /// (which needs a timer, or it is silently off), a bound on the request head, and TLS.
 pub async fn serve(
     listener: TcpListener,
-    router: impl WebService,
+    edge: Edge,
     tls: Option<TlsAcceptor>,
     connections: Connections,
     shutdown: impl Future<Output = ()>,
@@ -364,14 +311,7 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        // Login limits count failures per client address, which handlers read from here.
-        let service = router
-            .clone()
-            .map_request(move |mut request: Request<Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(peer));
-                request.map(Body::new)
-            });
-        let service = TowerToHyperService::new(service);
+        let service = edge.for_peer(peer);
         let connection = Connection {
             builder: builder.clone(),
             watcher: graceful.watcher(),
