@@ -162,6 +162,12 @@ impl Accounts {
         }
     }
 
+    /// The user a token belongs to, if the accounts remember it (`None`: not remembered,
+    /// ask `authenticate`).
+    pub fn remembered(&self, token: &str) -> Option<Option<Principal>> {
+        self.inner.tokens.get(&secret::secret_hash(token))
+    }
+
     /// The user a token belongs to, if it is valid and not expired.
     pub async fn authenticate(&self, token: &str) -> Result<Option<Principal>, AccountError> {
         let hash = secret::secret_hash(token);

@@ -36,7 +36,7 @@ fn is_public(path: &str) -> bool {
         || super::assets::paths().any(|page| page == path)
 }
 
-/// Who sent a request, as decided by `authenticate`.
+/// Who sent a request, as decided by `identify`.
 #[derive(Debug, Clone)]
 pub enum Caller {
     /// No account exists and the server may serve without credentials: the caller may do
@@ -87,16 +87,52 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 
 /// Puts the `Caller` into the request, or answers 401 (no or bad credentials on a protected
 /// server) or 403 (a cookie on a cross-site write, or a non-admin asking for `/metrics`).
-/// Called by `admit::Admit` for every routed request.
+/// Called by `admit::Admit` for a request `identify_now` could not decide.
 pub async fn identify(state: &AppState, request: Request) -> Result<Request, ApiError> {
     let (mut parts, body) = request.into_parts();
-    if let Some(caller) = caller(state, &parts).await? {
+    let caller = match credential(state, &parts)? {
+        Credential::Decided(caller) => caller,
+        Credential::Token { token, by_cookie } => {
+            let principal = state.accounts.authenticate(token).await?;
+            signed_in(state, &parts, principal, by_cookie)?
+        }
+    };
+    if let Some(caller) = caller {
         parts.extensions.insert(caller);
     }
     Ok(Request::from_parts(parts, body))
 }
 
-async fn caller(state: &AppState, request: &Parts) -> Result<Option<Caller>, ApiError> {
+/// `identify` without waiting: `None` when the request's token is not among those the
+/// accounts remember, and must be looked up in storage. Most requests (open mode, no
+/// credentials, a token in use) are decided here, so their route is called at once.
+pub fn identify_now(state: &AppState, parts: &mut Parts) -> Option<Result<(), ApiError>> {
+    let caller = match credential(state, parts) {
+        Err(refused) => return Some(Err(refused)),
+        Ok(Credential::Decided(caller)) => caller,
+        Ok(Credential::Token { token, by_cookie }) => {
+            let principal = state.accounts.remembered(token)?;
+            match signed_in(state, parts, principal, by_cookie) {
+                Ok(caller) => caller,
+                Err(refused) => return Some(Err(refused)),
+            }
+        }
+    };
+    if let Some(caller) = caller {
+        parts.extensions.insert(caller);
+    }
+    Some(Ok(()))
+}
+
+/// What a request's headers say about its caller before any token is looked up.
+enum Credential<'a> {
+    /// Decided: `None` is an anonymous request to a public path.
+    Decided(Option<Caller>),
+    /// A token to look up, sent as a bearer token or in the session cookie.
+    Token { token: &'a str, by_cookie: bool },
+}
+
+fn credential<'a>(state: &AppState, request: &'a Parts) -> Result<Credential<'a>, ApiError> {
     if state.accounts.is_open() {
         // Open to loopback clients only: a page whose host name was made to point at
         // 127.0.0.1 (DNS rebinding) must not get in.
@@ -106,21 +142,29 @@ async fn caller(state: &AppState, request: &Parts) -> Result<Option<Caller>, Api
                 "without accounts this server answers only to localhost and loopback addresses",
             ));
         }
-        return Ok(Some(Caller::Open));
+        return Ok(Credential::Decided(Some(Caller::Open)));
     }
-    let path = request.uri.path();
     let headers = &request.headers;
     let credential = bearer(headers).map(|token| (token, false));
     let credential = credential.or_else(|| session_cookie(headers).map(|token| (token, true)));
-    let Some((token, by_cookie)) = credential else {
-        if is_public(path) {
-            return Ok(None);
-        }
-        return Err(ApiError::unauthorized(
+    match credential {
+        Some((token, by_cookie)) => Ok(Credential::Token { token, by_cookie }),
+        None if is_public(request.uri.path()) => Ok(Credential::Decided(None)),
+        None => Err(ApiError::unauthorized(
             "log in first: send Authorization: Bearer TOKEN (see `todo login`)",
-        ));
-    };
-    let Some(principal) = state.accounts.authenticate(token).await? else {
+        )),
+    }
+}
+
+/// The caller a token's lookup found (`principal`), once the request may act as them.
+fn signed_in(
+    state: &AppState,
+    request: &Parts,
+    principal: Option<Principal>,
+    by_cookie: bool,
+) -> Result<Option<Caller>, ApiError> {
+    let path = request.uri.path();
+    let Some(principal) = principal else {
         if is_public(path) {
             return Ok(None);
         }
@@ -128,7 +172,7 @@ async fn caller(state: &AppState, request: &Parts) -> Result<Option<Caller>, Api
             "the token is invalid, expired or revoked",
         ));
     };
-    if by_cookie && !is_safe(&request.method) && !same_origin(headers) {
+    if by_cookie && !is_safe(&request.method) && !same_origin(&request.headers) {
         return Err(ApiError::forbidden(
             "cross_origin",
             "a request authenticated by cookie must come from this server's own pages",
