@@ -22,7 +22,8 @@ use crate::web::{self, AppState, AuthConfig};
 /// A running server.
 pub struct App {
     cache: Cache,
-    /// What `serve` runs, kept for callers without a socket.
+    /// What `serve` runs, for callers without a socket (the benches). It holds the handlers'
+    /// state, so shutdown drops it with the server.
     edge: Edge,
     /// Ends the event streams when shutdown starts.
     stopping: CancellationToken,
@@ -181,7 +182,9 @@ impl App {
             ..
         } = self;
         watch_accounts.abort();
-        // It holds the handlers' state: the server's own copy goes with the server's.
+        // Dropped first: the handlers' state must not outlive the server's own copy of it.
+        // Its accounts may own a PostgreSQL runtime, which panics if its last handle is
+        // dropped on an async task such as this one.
         drop(edge);
         stopping.cancel();
         tracing::info!("shutting down: no new connections; waiting for the requests in flight");

@@ -184,10 +184,12 @@ impl Cache {
         list: &ListName,
         query: EntriesQuery,
     ) -> Result<Vec<Entry>, RequestError> {
-        self.with_entries(list, query, |entries| {
-            entries.iter().map(|&entry| entry.clone()).collect()
-        })
-        .await
+        if let Some(entries) = self.read_committed(list, |committed| committed.entries(query)) {
+            yield_sometimes().await;
+            return Ok(entries);
+        }
+        self.call(list, |respond_to| Request::Entries { query, respond_to })
+            .await
     }
 
     /// Runs `read` on entries of the list, as committed: in memory, under the list's read

@@ -4,7 +4,7 @@
 //! `auth::identify` must say who sent it. The answer, refusal or not, is tagged with the
 //! route's template for the edge's access log and metrics.
 //!
-//! A route layer runs after routing, so a refusal (401, 400, 408, 413) is still counted under
+//! A route layer runs after routing, so a refusal (400, 401, 403, 408, 413, 415) is counted under
 //! its route. It is one hand-written `Service` rather than axum's `from_fn` and
 //! `map_response`: each of those clones the route inside it and boxes a future and a `Next`
 //! per request, which a profile of reads showed. And most requests (no body, a caller known
@@ -74,17 +74,17 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         let template = request.extensions().get::<MatchedPath>().cloned();
         match admit_now(&self.state, request) {
-            Admission::Refused(refusal) => {
+            Verdict::Refused(refusal) => {
                 Box::pin(std::future::ready(Ok(tagged(refusal, template))))
             }
-            Admission::Admitted(request) => {
+            Verdict::Admitted(request) => {
                 let answer = self.route.call(request);
                 Box::pin(async move {
                     let Ok(response) = answer.await;
                     Ok(tagged(response, template))
                 })
             }
-            Admission::Pending(request) => {
+            Verdict::Pending(request) => {
                 // The route made ready is the one that answers; its clone waits for the next.
                 let route = self.route.clone();
                 let route = std::mem::replace(&mut self.route, route);
@@ -113,7 +113,7 @@ fn tagged(mut response: Response, template: Option<MatchedPath>) -> Response {
 const ADDED_HEADERS: usize = 8;
 
 /// What can be said of a request without waiting.
-enum Admission {
+enum Verdict {
     /// Let in: its query checks out, it has no body, and its caller is known.
     Admitted(Request),
     /// Refused, with this answer.
@@ -124,20 +124,20 @@ enum Admission {
 
 /// Most requests (every GET, from a known caller) are decided here, so their route is
 /// called at once rather than from a future of its own.
-fn admit_now(state: &AppState, request: Request) -> Admission {
+fn admit_now(state: &AppState, request: Request) -> Verdict {
     if !request.uri().query().is_none_or(decodes_to_utf8) {
         let message = "the query string is not UTF-8 once percent-decoded";
         let refusal = ApiError::new(StatusCode::BAD_REQUEST, "invalid_utf8", message);
-        return Admission::Refused(refusal.into_response());
+        return Verdict::Refused(refusal.into_response());
     }
     if request.body().size_hint().exact() != Some(0) {
-        return Admission::Pending(request);
+        return Verdict::Pending(request);
     }
     let (mut parts, body) = request.into_parts();
     match auth::identify_now(state, &mut parts) {
-        Some(Ok(())) => Admission::Admitted(Request::from_parts(parts, body)),
-        Some(Err(refusal)) => Admission::Refused(refusal.into_response()),
-        None => Admission::Pending(Request::from_parts(parts, body)),
+        Some(Ok(())) => Verdict::Admitted(Request::from_parts(parts, body)),
+        Some(Err(refusal)) => Verdict::Refused(refusal.into_response()),
+        None => Verdict::Pending(Request::from_parts(parts, body)),
     }
 }
 

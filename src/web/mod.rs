@@ -224,7 +224,7 @@ pub fn router(state: AppState, config: &WebConfig) -> Edge {
         // After every route: it applies to the routes registered before it.
         .method_not_allowed_fallback(method_not_allowed)
         // Route layers run after routing, for requests that matched a route, so that even a
-        // refusal (401, 400, 408) is logged and counted under its route.
+        // refusal (400, 401, 403, 408, 413, 415) is logged and counted under its route.
         .route_layer(AdmitLayer::new(state.clone()))
         .fallback(metrics::no_route)
         .with_state(state);
