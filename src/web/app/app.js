@@ -506,6 +506,7 @@ function listView(name, token, moveFocus) {
     readOnly: false,
     loaded: false,
     source: null,
+    events: 0, // live events applied so far: see answered()
     retryDelay: 1000,
     retryTimer: 0,
     dayTimer: 0,
@@ -550,6 +551,14 @@ function listView(name, token, moveFocus) {
   function put(entry) {
     if (!entry || typeof entry.id !== 'number' || state.gone.has(entry.id)) return;
     state.entries.set(entry.id, entry);
+  }
+
+  // A write's answer, sent while `eventsBefore` events had been applied: put only if none came
+  // in meanwhile. The server sends a write's own event before it answers, so an event that
+  // came in first may already carry a later change of this entry (another window's), which
+  // the answer would overwrite with older fields; the write's own event shows it instead.
+  function answered(entry, eventsBefore) {
+    if (state.events === eventsBefore) put(entry);
   }
 
   function forget(id) {
@@ -743,10 +752,11 @@ function listView(name, token, moveFocus) {
     state.pendingAdd = { json, key };
     addButton.disabled = true;
     try {
+      const eventsBefore = state.events;
       const entry = await api('POST', `${base}/entries`, body, { 'Idempotency-Key': key });
       state.pendingAdd = null;
       if (!current || current.state !== state) return;
-      put(entry);
+      answered(entry, eventsBefore);
       if (titleInput.value.trim() === title) {
         titleInput.value = '';
         dateInput.value = today();
@@ -763,8 +773,9 @@ function listView(name, token, moveFocus) {
   }
 
   async function patch(id, changes) {
+    const eventsBefore = state.events;
     const entry = await api('PATCH', `${base}/entries/${id}`, changes);
-    if (current && current.state === state) put(entry);
+    if (current && current.state === state) answered(entry, eventsBefore);
     return entry;
   }
 
@@ -800,9 +811,10 @@ function listView(name, token, moveFocus) {
     const body = { date: entry.date, title: entry.title, done: entry.done };
     if (typeof entry.order === 'number') body.order = entry.order;
     try {
+      const eventsBefore = state.events;
       const added = await api('POST', `${base}/entries`, body, { 'Idempotency-Key': uuid() });
       if (!current || current.state !== state) return;
-      put(added);
+      answered(added, eventsBefore);
       render();
       const li = state.items.get(added.id);
       if (li) li.focus();
@@ -1020,6 +1032,7 @@ function listView(name, token, moveFocus) {
   }
 
   function applied(event) {
+    state.events += 1;
     if (event.lastEventId) main.dataset.version = event.lastEventId;
     state.retryDelay = 1000;
     render();
