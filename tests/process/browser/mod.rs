@@ -384,6 +384,109 @@ async fn a_second_window_and_another_user_see_each_change_live() {
     theirs.close().await;
 }
 
+/// Makes the page's `fetch` hold back the answers to its PATCH requests (the write itself is
+/// sent and stored) until `window.releaseAnswers()`, which also sets `window.answersReleased`
+/// once the page has had a turn to use them.
+const HOLD_PATCH_ANSWERS: &str = r#"
+const realFetch = window.fetch;
+const held = [];
+window.fetch = async (path, init) => {
+  const response = await realFetch(path, init);
+  if (!init || init.method !== 'PATCH') return response;
+  const text = await response.text();
+  await new Promise((resolve) => held.push(resolve));
+  return new Response(text, { status: response.status, headers: response.headers });
+};
+window.heldAnswers = () => held.length;
+window.releaseAnswers = () => {
+  held.splice(0).forEach((release) => release());
+  setTimeout(() => { window.answersReleased = true; }, 0);
+};
+"#;
+
+#[tokio::test]
+async fn a_late_answer_to_the_pages_own_write_does_not_undo_a_newer_change() {
+    let site = Site::with_users(&["alice"]).await;
+    let token = site.token("alice").await;
+    let alice = Some(token.as_str());
+    let first = json!({"date": today().to_string(), "title": "Plan the week"});
+    let created = site.api(alice, "POST", "/lists/week/entries", first).await;
+    let page = Browser::start(&site.server.url, 1280, "light").await;
+    page.log_in("alice", PASSWORD).await;
+    page.open("/#/list/week").await;
+    page.wait_until(
+        "the entry",
+        IN_GROUP,
+        vec![json!("today"), json!("Plan the week")],
+    )
+    .await;
+
+    // The page ticks the entry done; its answer is held back, though the write is stored and
+    // its event sent.
+    page.js(HOLD_PATCH_ANSWERS, vec![]).await;
+    page.click(&format!("{} input.done", entry(&created["id"])))
+        .await;
+    site.entries_until(alice, "week", "the entry done", |entries| {
+        entries.len() == 1 && entries[0]["done"] == true
+    })
+    .await;
+    page.wait_until(
+        "the answer held",
+        "return window.heldAnswers() === 1",
+        vec![],
+    )
+    .await;
+    // Meanwhile another client renames it, and the page shows that live.
+    let path = format!("/lists/week/entries/{}", created["id"]);
+    site.api(alice, "PATCH", &path, json!({"title": "Plan the month"}))
+        .await;
+    page.wait_until(
+        "the new title, live",
+        IN_GROUP,
+        vec![json!("today"), json!("Plan the month")],
+    )
+    .await;
+
+    // The late answer (done, with the old title) must not put the old title back.
+    page.js("window.releaseAnswers()", vec![]).await;
+    page.wait_until(
+        "the answer used",
+        "return window.answersReleased === true",
+        vec![],
+    )
+    .await;
+    let add = json!({"date": today().to_string(), "title": "After the answer"});
+    site.api(alice, "POST", "/lists/week/entries", add).await;
+    page.wait_until(
+        "a later entry, live",
+        IN_GROUP,
+        vec![json!("today"), json!("After the answer")],
+    )
+    .await;
+    let titles = page
+        .js(
+            "return [...document.querySelectorAll('li.entry .title')].map(t => t.textContent)",
+            vec![],
+        )
+        .await;
+    assert!(
+        titles
+            .as_array()
+            .is_some_and(|titles| titles.contains(&json!("Plan the month"))
+                && !titles.contains(&json!("Plan the week"))),
+        "{titles}"
+    );
+    let done = page
+        .js(
+            "return document.querySelector(arguments[0])?.checked",
+            vec![json!(format!("{} input.done", entry(&created["id"])))],
+        )
+        .await;
+    assert_eq!(done, json!(true));
+    assert_eq!(page.console_errors().await, Vec::<String>::new());
+    page.close().await;
+}
+
 #[tokio::test]
 async fn a_hostile_title_is_shown_as_text_and_runs_nothing() {
     let site = Site::with_users(&["alice"]).await;
