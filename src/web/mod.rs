@@ -228,6 +228,12 @@ pub fn router(state: AppState, config: &WebConfig) -> Edge {
         .route_layer(AdmitLayer::new(state.clone()))
         .fallback(metrics::no_route)
         .with_state(state);
+    edge(routes, config)
+}
+
+/// `routes` behind the edge every answer passes: CORS, the cap on requests in flight, the
+/// request timeout, the request id, the access log and metrics, the browser headers.
+pub fn edge(routes: Router, config: &WebConfig) -> Edge {
     Edge::new(routes, cors(), config.max_in_flight, config.request_timeout)
 }
 
