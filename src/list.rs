@@ -41,6 +41,19 @@ pub enum ValidationError {
     EntryId(String),
 }
 
+impl ValidationError {
+    /// The API's error code for this refusal, the same from the server and the command line.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ValidationError::ListName(_) => "invalid_list_name",
+            ValidationError::MixedScripts(_) => "mixed_scripts",
+            ValidationError::Title(_) => "invalid_title",
+            ValidationError::Date(_) => "invalid_date",
+            ValidationError::EntryId(_) => "invalid_id",
+        }
+    }
+}
+
 /// The name of a list: 1 to 128 characters, none of `REFUSED_IN_NAMES`, not dots alone, in NFC
 /// and of one script.
 ///

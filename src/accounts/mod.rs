@@ -137,6 +137,23 @@ pub enum AccountError {
     Secret(String),
 }
 
+impl AccountError {
+    /// The API's error code for this failure, the same from the server and the command line.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AccountError::Storage(_) => "storage_unavailable",
+            AccountError::InvalidName(_) => "invalid_user_name",
+            AccountError::MixedScripts(_) => "mixed_scripts",
+            AccountError::InvalidPassword(_) => "invalid_password",
+            AccountError::InvalidRole(_) => "invalid_role",
+            AccountError::UserExists(_) => "user_exists",
+            AccountError::UserNotFound(_) => "user_not_found",
+            AccountError::LastAdmin(_) => "last_admin",
+            AccountError::Secret(_) => "internal",
+        }
+    }
+}
+
 /// Seconds since the Unix epoch, the unit of every stored time.
 pub fn now() -> i64 {
     chrono::Utc::now().timestamp()

@@ -25,7 +25,7 @@ pub fn resolve(text: &str, today: NaiveDate) -> Result<String, InvalidInput> {
         },
     };
     date.map(|date| date.format("%Y-%m-%d").to_string())
-        .ok_or_else(|| InvalidInput(format!("{text:?} is too far from today")))
+        .ok_or_else(|| InvalidInput::date(format!("{text:?} is too far from today")))
 }
 
 /// `+3d`, `-1w`, `2d`: days from today.
@@ -55,7 +55,7 @@ fn iso(text: &str) -> Result<String, InvalidInput> {
     crate::list::Date::parse(text)
         .map(|date| date.to_string())
         .map_err(|_| {
-            InvalidInput(format!(
+            InvalidInput::date(format!(
                 "invalid date {text:?}: use YYYY-MM-DD, today, tomorrow, yesterday, a weekday, or +3d / -1w"
             ))
         })

@@ -4,13 +4,38 @@
 
 use reqwest::StatusCode;
 
+use crate::accounts::AccountError;
 use crate::client::ClientError;
 use crate::list::ValidationError;
 
-/// A value the user typed that cannot be used (a date, a reversed range).
+/// A value the user typed that cannot be used (a date, a reversed range), with the error
+/// code `--json` gives it: the server's, where the server has one for it.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct InvalidInput(pub String);
+#[error("{message}")]
+pub struct InvalidInput {
+    code: &'static str,
+    message: String,
+}
+
+impl InvalidInput {
+    /// A refusal the server has no code of its own for: `invalid_input`.
+    pub fn new(message: impl Into<String>) -> InvalidInput {
+        let message = message.into();
+        InvalidInput {
+            code: "invalid_input",
+            message,
+        }
+    }
+
+    /// A date that names no day: `invalid_date`, as the server says.
+    pub fn date(message: impl Into<String>) -> InvalidInput {
+        let message = message.into();
+        InvalidInput {
+            code: "invalid_date",
+            message,
+        }
+    }
+}
 
 /// Exit code: the command line itself is wrong (clap's own code).
 pub const USAGE: u8 = 2;
@@ -31,10 +56,19 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
     code
 }
 
-/// `error` as `{"error":{"code","message"}}`, the server's shape, for `--json`.
+/// `error` as `{"error":{"code","message"}}`, the server's shape, for `--json`: the code is
+/// the server's, also for a value the command line refused before sending it, and the
+/// message the server's, without the HTTP status the human form adds.
 pub fn to_json(error: &anyhow::Error) -> String {
     let (_, code) = classify(error);
-    let message = format!("{error:#}");
+    let message = error
+        .chain()
+        .map(|cause| match cause.downcast_ref::<ClientError>() {
+            Some(ClientError::Server { message, .. }) => message.clone(),
+            _ => cause.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(": ");
     serde_json::json!({"error": {"code": code, "message": message}}).to_string()
 }
 
@@ -47,14 +81,32 @@ fn classify(error: &anyhow::Error) -> (u8, String) {
                 ClientError::Protocol(_) => (1, "protocol".into()),
             };
         }
-        let invalid = cause.is::<InvalidInput>()
-            || cause.is::<ValidationError>()
-            || cause.is::<crate::accounts::AccountError>();
-        if invalid {
-            return (INVALID, "invalid_input".into());
+        if let Some(error) = cause.downcast_ref::<ValidationError>() {
+            return (INVALID, error.code().into());
+        }
+        if let Some(error) = cause.downcast_ref::<AccountError>() {
+            return (account_exit_code(error), error.code().into());
+        }
+        if let Some(error) = cause.downcast_ref::<InvalidInput>() {
+            return (INVALID, error.code.into());
         }
     }
     (1, "error".into())
+}
+
+/// The exit code of an account command run on the data directory, as the same failure over
+/// HTTP would give.
+fn account_exit_code(error: &AccountError) -> u8 {
+    match error {
+        AccountError::UserNotFound(_) => NOT_FOUND,
+        AccountError::UserExists(_) | AccountError::LastAdmin(_) => CONFLICT,
+        AccountError::Storage(_) => UNAVAILABLE,
+        AccountError::Secret(_) => 1,
+        AccountError::InvalidName(_)
+        | AccountError::MixedScripts(_)
+        | AccountError::InvalidPassword(_)
+        | AccountError::InvalidRole(_) => INVALID,
+    }
 }
 
 fn by_status(status: StatusCode) -> u8 {

@@ -420,7 +420,7 @@ pub enum LogFormat {
 #[derive(Debug, Args)]
 pub struct ClientArgs {
     /// The server to talk to (http:// or https://).
-    #[arg(long, env = "TODO_SERVER", default_value = "http://127.0.0.1:5454")]
+    #[arg(long, env = "TODO_SERVER", default_value = "http://127.0.0.1:5454", value_parser = server_arg)]
     pub server: String,
     /// The API token to send [default: the one `todo login` saved for --server].
     #[arg(long, env = "TODO_TOKEN", hide_env_values = true)]
@@ -431,6 +431,21 @@ pub struct ClientArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `--server` as given, or a usage error (exit 2) when it names a scheme other than `http`
+/// or `https`: nothing else could ever answer, so retrying (exit 5) would not help.
+fn server_arg(server: &str) -> Result<String, String> {
+    match server.split_once("://") {
+        Some((scheme, _))
+            if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") =>
+        {
+            Err(format!(
+                "{scheme}:// is not supported: use http:// or https://"
+            ))
+        }
+        _ => Ok(server.to_owned()),
+    }
 }
 
 /// Flags of `todo bench`.
@@ -773,7 +788,7 @@ pub async fn run_client(command: CliCommand) -> anyhow::Result<String> {
             let list = list_name(&list)?;
             if !yes && !confirm(&format!("delete the list {list} and all its entries?"))? {
                 let message = format!("{list} not deleted (answer yes, or pass --yes)");
-                return Err(InvalidInput(message).into());
+                return Err(InvalidInput::new(message).into());
             }
             connect(&client)?.delete_list(&list).await?;
             match client.json {
@@ -798,7 +813,7 @@ pub async fn run_client(command: CliCommand) -> anyhow::Result<String> {
             }
             if changes.is_empty() {
                 let message = "nothing to change: give --title or --date";
-                return Err(InvalidInput(message.to_owned()).into());
+                return Err(InvalidInput::new(message).into());
             }
             let entry = connect(&client)?
                 .update(&list_name(&list)?, entry_id(id)?, Value::Object(changes))
@@ -840,7 +855,7 @@ fn entries_filter(
         && from > to
     {
         let message = format!("--from {from} is after --to {to}: no date is in that range");
-        return Err(InvalidInput(message).into());
+        return Err(InvalidInput::new(message).into());
     }
     Ok(EntriesFilter {
         date,

@@ -133,14 +133,11 @@ impl From<ValidationError> for ApiError {
     fn from(error: ValidationError) -> ApiError {
         // 400 for what the OpenAPI document's patterns refuse; 422 for a well-formed value
         // refused by a rule no pattern can state.
-        let (status, code) = match error {
-            ValidationError::ListName(_) => (StatusCode::BAD_REQUEST, "invalid_list_name"),
-            ValidationError::MixedScripts(_) => (StatusCode::UNPROCESSABLE_ENTITY, "mixed_scripts"),
-            ValidationError::Title(_) => (StatusCode::BAD_REQUEST, "invalid_title"),
-            ValidationError::Date(_) => (StatusCode::BAD_REQUEST, "invalid_date"),
-            ValidationError::EntryId(_) => (StatusCode::BAD_REQUEST, "invalid_id"),
+        let status = match error {
+            ValidationError::MixedScripts(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            _ => StatusCode::BAD_REQUEST,
         };
-        ApiError::new(status, code, error.to_string())
+        ApiError::new(status, error.code(), error.to_string())
     }
 }
 
@@ -195,39 +192,24 @@ impl From<RequestError> for ApiError {
 
 impl From<AccountError> for ApiError {
     fn from(error: AccountError) -> ApiError {
-        let message = error.to_string();
-        match error {
-            AccountError::Storage(cause) => ApiError::from(cause),
-            AccountError::InvalidName(_) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_user_name", message)
-            }
-            AccountError::MixedScripts(_) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "mixed_scripts", message)
-            }
-            AccountError::InvalidPassword(_) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_password", message)
-            }
-            AccountError::InvalidRole(_) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_role", message)
-            }
-            AccountError::UserExists(_) => {
-                ApiError::new(StatusCode::CONFLICT, "user_exists", message)
-            }
-            AccountError::UserNotFound(_) => {
-                ApiError::new(StatusCode::NOT_FOUND, "user_not_found", message)
-            }
-            AccountError::LastAdmin(_) => {
-                ApiError::new(StatusCode::CONFLICT, "last_admin", message)
-            }
-            AccountError::Secret(cause) => {
+        let status = match error {
+            AccountError::Storage(cause) => return ApiError::from(cause),
+            AccountError::Secret(ref cause) => {
                 tracing::error!(%cause, "secret generation failed");
-                ApiError::new(
+                return ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",
                     "internal error",
-                )
+                );
             }
-        }
+            AccountError::MixedScripts(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AccountError::UserExists(_) | AccountError::LastAdmin(_) => StatusCode::CONFLICT,
+            AccountError::UserNotFound(_) => StatusCode::NOT_FOUND,
+            AccountError::InvalidName(_)
+            | AccountError::InvalidPassword(_)
+            | AccountError::InvalidRole(_) => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, error.code(), error.to_string())
     }
 }
 

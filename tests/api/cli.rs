@@ -178,6 +178,11 @@ async fn an_unreachable_server_is_one_error_line() {
         let stderr = one_error_line(&output, 5);
         assert!(stderr.contains("127.0.0.1:1"), "names the server: {stderr}");
     }
+    // No retry makes a scheme other than HTTP(S) answer: a usage error, not "unavailable".
+    let output = todo(&["lists", "--server", "ftp://127.0.0.1:1"]).await;
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("use http:// or https://"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -387,6 +392,21 @@ async fn json_errors_carry_the_server_s_code_and_an_empty_list_says_so_on_stderr
     assert_eq!(output.status.code(), Some(3));
     let error: Value = serde_json::from_slice(&output.stderr).expect("a JSON error");
     assert_eq!(error["error"]["code"], "entry_not_found", "{error}");
+    let message = error["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        !message.contains("404"),
+        "the server's message alone: {message}"
+    );
+    // A value the command refuses before sending it has the code the server would give.
+    for (args, code) in [
+        (["add", "l", "2018-13-01", "x"], "invalid_date"),
+        (["add", "bоb", "2018-12-19", "x"], "mixed_scripts"),
+    ] {
+        let output = todo(&[&["--json", "--server", server], &args[..]].concat()).await;
+        assert_eq!(output.status.code(), Some(4));
+        let error: Value = serde_json::from_slice(&output.stderr).expect("a JSON error");
+        assert_eq!(error["error"]["code"], code, "{error}");
+    }
     // The same flags before the subcommand, and for a nested one.
     let output = todo(&["--json", "--server", server, "show", "l", "7"]).await;
     assert_eq!(output.status.code(), Some(3));

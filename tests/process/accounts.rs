@@ -109,6 +109,51 @@ fn without_accounts_a_network_address_is_refused_unless_told_insecure_open() {
     );
 }
 
+#[test]
+fn account_commands_exit_as_the_same_failure_over_http_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let data_arg = data_dir.to_str().unwrap();
+    add_user(&data_dir, "alice", "alice-password");
+    let again = [
+        "user",
+        "add",
+        "alice",
+        "--password-stdin",
+        "--data-dir",
+        data_arg,
+    ];
+    let cases: [(&[&str], i32, &str); 3] = [
+        (&again, 6, "already exists"),
+        (
+            &["user", "rm", "nobody", "--data-dir", data_arg],
+            3,
+            "no user nobody",
+        ),
+        (
+            &[
+                "user",
+                "add",
+                "bоb",
+                "--password-stdin",
+                "--data-dir",
+                data_arg,
+            ],
+            4,
+            "mixes",
+        ),
+    ];
+    for (args, code, fragment) in cases {
+        let output = todo(args, "other-password\n", dir.path());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "todo {args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains(fragment), "todo {args:?}: {stderr}");
+    }
+    let users = ok(&["user", "list", "--data-dir", data_arg], "", dir.path());
+    assert_eq!(users.lines().count(), 1, "only alice: {users}");
+}
+
 #[tokio::test]
 async fn an_account_made_beside_a_running_server_protects_it_and_secrets_stay_out_of_the_log() {
     let dir = tempfile::tempdir().unwrap();
