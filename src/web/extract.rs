@@ -23,9 +23,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
     }
 }
 
+/// The UTF-8 encoding of U+FEFF, the byte order mark.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// A JSON object body as `T`. Only an object: serde would also fill a struct from an array of
 /// its fields in order, which no document of this API describes. The content type was
 /// checked at the edge (415); a body too large is 413, bad JSON or fields 400 `invalid_json`.
+/// A leading byte order mark is skipped.
 #[derive(Debug)]
 pub struct JsonObject<T>(pub T);
 
@@ -34,6 +38,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonObject<T> {
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
         let body = Bytes::from_request(request, state).await?;
+        // A byte order mark is ignored, as RFC 8259 allows: some Windows tools write one.
+        let body = body.strip_prefix(UTF8_BOM).unwrap_or(&body);
         if body.trim_ascii_start().first() != Some(&b'{') {
             let message = "the body must be a JSON object";
             return Err(ApiError::new(
@@ -42,6 +48,6 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonObject<T> {
                 message,
             ));
         }
-        Ok(JsonObject(serde_json::from_slice(&body)?))
+        Ok(JsonObject(serde_json::from_slice(body)?))
     }
 }

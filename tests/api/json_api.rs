@@ -366,6 +366,25 @@ async fn a_bad_patch_body_is_a_400_and_changes_nothing() {
 }
 
 #[tokio::test]
+async fn a_body_starting_with_a_byte_order_mark_is_read_as_without_it() {
+    let app = spawn_app().await;
+    app.add("p", "2018-12-19", "Dentist").await;
+    let body = "\u{feff}{\"title\": \"Dentist at ten\"}";
+    let response = app
+        .send_raw_body(Method::PATCH, "/lists/p/entries/1", body)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let entry = app.get_json("/lists/p/entries/1").await;
+    assert_eq!(entry["title"], "Dentist at ten");
+    // Only at the start: a mark inside the text is bad JSON.
+    let response = app
+        .send_raw_body(Method::PATCH, "/lists/p/entries/1", "{\u{feff}}")
+        .await;
+    assert_error(response, StatusCode::BAD_REQUEST, "invalid_json").await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_deleted_entry_answers_204_and_is_gone() {
     let app = spawn_app().await;
     for title in ["one", "two", "three"] {
