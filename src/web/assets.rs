@@ -1,5 +1,6 @@
 //! The web app at `/`: plain HTML, CSS and a JavaScript module, embedded in the binary so the
-//! server needs no files and no network beside it (it works air-gapped).
+//! server needs no files and no network beside it (it works air-gapped). A share link's own
+//! address, `/s/{secret}`, answers the same page, which then shows that one list.
 //!
 //! Each file is answered with a strong `ETag` (a hash of its bytes) and `Cache-Control:
 //! no-cache`: a browser keeps its copy and asks each time whether it is still current, so an
@@ -9,11 +10,14 @@
 
 use std::sync::OnceLock;
 
+use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
+use super::auth::ListTarget;
 use super::error::ApiError;
+use crate::accounts::Role;
 
 /// What the page may load and run: only this server's own files, never inline script or
 /// style, never inside a frame, and forms only back to this server.
@@ -59,23 +63,66 @@ pub fn paths() -> impl Iterator<Item = &'static str> {
 
 /// Answers `GET` of one of the web app's files, or 304 when the browser's copy is current.
 pub async fn serve(uri: Uri, headers: HeaderMap) -> Response {
-    let Some((index, asset)) = ASSETS
-        .iter()
-        .enumerate()
-        .find(|(_, asset)| asset.path == uri.path())
-    else {
-        return ApiError::no_route().into_response();
-    };
-    let etag = &etags()[index];
-    let mut response = if is_current(&headers, etag) {
+    match ASSETS.iter().position(|asset| asset.path == uri.path()) {
+        Some(index) => answer(index, &headers),
+        None => ApiError::no_route().into_response(),
+    }
+}
+
+/// Answers `GET /s/{secret}`, a share link opened in a browser, with the web app's page,
+/// which then shows the link's list; a link that does not open a list is 404 as on its
+/// API routes (`ListTarget` resolves it first). The page's `<body>` carries the link's role
+/// (`data-link-role`), so a read link's page offers no edits to refuse.
+pub async fn link_page(link: ListTarget, headers: HeaderMap) -> Response {
+    let role = link.role.unwrap_or(Role::Write).as_str();
+    let page = &ASSETS[PAGE];
+    let body = String::from_utf8_lossy(page.body).replacen(
+        "<body>",
+        &format!("<body data-link-role=\"{role}\">"),
+        1,
+    );
+    let etag = etags()[PAGE]
+        .to_str()
+        .unwrap_or_default()
+        .trim_end_matches('"');
+    let etag = HeaderValue::from_str(&format!("{etag}-{role}\""))
+        .unwrap_or_else(|_| etags()[PAGE].clone());
+    respond(&headers, &etag, page.content_type, body.into_bytes(), true)
+}
+
+/// The index in `ASSETS` of the page, `/`.
+const PAGE: usize = 0;
+
+/// The file at `index` in `ASSETS`, or 304 when `headers` show the browser's copy current.
+fn answer(index: usize, headers: &HeaderMap) -> Response {
+    let asset = &ASSETS[index];
+    respond(
+        headers,
+        &etags()[index],
+        asset.content_type,
+        asset.body,
+        index == PAGE,
+    )
+}
+
+/// `body` tagged `etag`, or 304 when the browser's copy is current; the page, which alone runs
+/// script, also gets the `Content-Security-Policy`.
+fn respond(
+    headers: &HeaderMap,
+    etag: &HeaderValue,
+    content_type: &'static str,
+    body: impl Into<Body>,
+    is_page: bool,
+) -> Response {
+    let mut response = if is_current(headers, etag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        ([(header::CONTENT_TYPE, asset.content_type)], asset.body).into_response()
+        ([(header::CONTENT_TYPE, content_type)], body.into()).into_response()
     };
     let response_headers = response.headers_mut();
     response_headers.insert(header::ETAG, etag.clone());
     response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    if asset.path == "/" {
+    if is_page {
         response_headers.insert(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CONTENT_SECURITY_POLICY),

@@ -189,6 +189,7 @@ pub fn router(state: AppState, config: &WebConfig) -> Edge {
                 .patch(todo_backend::update_todo)
                 .delete(todo_backend::delete_todo),
         )
+        .route("/s/{secret}", get(assets::link_page))
         .route("/s/{secret}/dump", dump_routes())
         .route(
             "/s/{secret}/entries",

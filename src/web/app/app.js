@@ -1,5 +1,6 @@
 // The todo web app: plain DOM, no framework, no innerHTML. Hash routes:
-// #/ (lists) and #/list/NAME (one list, NAME encodeURIComponent-ed).
+// #/ (lists) and #/list/NAME (one list, NAME encodeURIComponent-ed). Served at a share
+// link's address, /s/SECRET, it shows only that list, through the link, without logging in.
 
 const main = document.getElementById('main');
 const errorBox = document.getElementById('error');
@@ -14,6 +15,8 @@ let viewToken = 0; // bumped on every view change; stale async work checks it
 let current = null; // the list view's state, when one is shown
 let focusAddNext = false;
 let filter = 'all';
+// On a share link's page, the link's address: the base of its list's API.
+const linkBase = /^\/s\/[^/]+$/.test(location.pathname) ? location.pathname : null;
 
 // ---------- DOM helpers ----------
 
@@ -324,6 +327,10 @@ function route(moveFocus) {
   teardown();
   clearError();
   const token = viewToken;
+  if (app.mode === 'link') {
+    listView(null, token, moveFocus);
+    return;
+  }
   const hash = location.hash || '#/';
   const match = /^#\/list\/(.+)$/.exec(hash);
   if (!match) {
@@ -490,11 +497,18 @@ function compareEntries(a, b) {
 
 const passes = (entry) => filter === 'all' || (filter === 'done' ? entry.done : !entry.done);
 
+// One list: the list called `name`, or with `name` null the list of the share link this
+// page was opened at.
 function listView(name, token, moveFocus) {
-  const colon = name.indexOf(':');
+  const byLink = name === null;
+  const colon = byLink ? -1 : name.indexOf(':');
   const sharedBy = colon >= 0 ? name.slice(0, colon) : null;
-  const base = listPath(name);
-  setTitle(name);
+  const base = byLink ? linkBase : listPath(name);
+  const title = byLink ? 'Shared list' : name;
+  // A read link's page says so from the start (the server marks its body); a list shared
+  // read-only with the user learns it from the first write refused.
+  const readOnlyLink = byLink && document.body.dataset.linkRole === 'read';
+  setTitle(title);
   setStatus('connecting');
 
   const state = {
@@ -503,7 +517,7 @@ function listView(name, token, moveFocus) {
     items: new Map(), // id -> li
     sections: new Map(), // group -> section
     editing: null,
-    readOnly: false,
+    readOnly: readOnlyLink,
     loaded: false,
     source: null,
     events: 0, // live events applied so far: see answered()
@@ -516,10 +530,12 @@ function listView(name, token, moveFocus) {
   };
 
   // --- skeleton ---
-  const heading = h('h1', { id: 'list-name', tabindex: '-1', text: name });
-  const back = h('nav', { 'aria-label': 'Breadcrumb', class: 'back' }, h('a', { href: '#/' }, '← All lists'));
-  const sub = sharedBy ? h('p', { class: 'muted sub', text: `Shared with you by ${sharedBy}` }) : null;
-  const readOnlyNote = h('p', { class: 'note', hidden: true,
+  const heading = h('h1', { id: 'list-name', tabindex: '-1', text: title });
+  const back = byLink ? null
+    : h('nav', { 'aria-label': 'Breadcrumb', class: 'back' }, h('a', { href: '#/' }, '← All lists'));
+  const sub = sharedBy ? h('p', { class: 'muted sub', text: `Shared with you by ${sharedBy}` })
+    : byLink ? h('p', { class: 'muted sub', text: 'Opened with a share link' }) : null;
+  const readOnlyNote = h('p', { class: 'note', hidden: !readOnlyLink,
     text: 'You can read this list but not change it.' });
 
   const titleInput = h('input', { id: 'add-title', name: 'title', maxlength: '1000', autocomplete: 'off',
@@ -531,6 +547,7 @@ function listView(name, token, moveFocus) {
     h('div', { class: 'field' }, h('label', { for: 'add-date', class: 'visually-hidden', text: 'Date' }), dateInput),
     addButton);
   addForm.addEventListener('submit', onAdd);
+  if (readOnlyLink) for (const el of addForm.elements) el.disabled = true;
 
   const filterButtons = ['all', 'open', 'done'].map((f) => h('button', {
     type: 'button', class: 'seg', dataset: { filter: f }, 'aria-pressed': String(filter === f),
@@ -1315,6 +1332,12 @@ document.addEventListener('keydown', (event) => {
 
 async function boot() {
   document.body.dataset.ready = '0';
+  if (linkBase) {
+    // The link is the credential: no session is asked for, none is needed.
+    app.mode = 'link';
+    route(false);
+    return;
+  }
   try {
     const me = await api('GET', '/auth/me');
     if (me && me.mode === 'accounts' && !me.user) {

@@ -488,6 +488,79 @@ async fn a_late_answer_to_the_pages_own_write_does_not_undo_a_newer_change() {
 }
 
 #[tokio::test]
+async fn a_share_link_opens_its_list_in_the_page_without_logging_in() {
+    let site = Site::with_users(&["alice"]).await;
+    let token = site.token("alice").await;
+    let body = json!({"date": today().to_string(), "title": "Buy bread"});
+    site.api(Some(&token), "POST", "/lists/trip/entries", body)
+        .await;
+    let mut links = Vec::new();
+    for role in ["write", "read"] {
+        let link = site
+            .api(
+                Some(&token),
+                "POST",
+                "/lists/trip/links",
+                json!({"role": role}),
+            )
+            .await;
+        links.push(link["path"].as_str().expect("a link's path").to_owned());
+    }
+    let today_has = |title: &str| vec![json!("today"), json!(title)];
+
+    // Through the write link: the list, and a change the owner sees stored.
+    let browser = Browser::start(&site.server.url, 1280, "light").await;
+    browser.open(&links[0]).await;
+    browser
+        .wait_until("the link's list", IN_GROUP, today_has("Buy bread"))
+        .await;
+    let shown = browser
+        .js(
+            "return [document.querySelector('h1').textContent, !!document.querySelector('nav.back'), !!document.querySelector('#login-form')]",
+            vec![],
+        )
+        .await;
+    assert_eq!(shown, json!(["Shared list", false, false]));
+    add_in_page(&browser, "Pack bags").await;
+    site.entries_until(Some(&token), "trip", "the link's addition", |entries| {
+        titled(entries, "Pack bags").is_some()
+    })
+    .await;
+    assert_eq!(browser.console_errors().await, Vec::<String>::new());
+    browser.close().await;
+
+    // Through the read link: the same list, and no form to change it.
+    let browser = Browser::start(&site.server.url, 1280, "light").await;
+    browser.open(&links[1]).await;
+    browser
+        .wait_until("the link's list", IN_GROUP, today_has("Pack bags"))
+        .await;
+    let reading = browser
+        .js(
+            "return [document.querySelector('#add-title').disabled, document.querySelector('p.note').hidden]",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        reading,
+        json!([true, false]),
+        "the form is off, the note shown"
+    );
+    assert_eq!(browser.console_errors().await, Vec::<String>::new());
+    browser.close().await;
+
+    // A link that opens nothing is the API's 404, not a page.
+    let answer = client()
+        .get(format!("{}/s/no-such-link", site.server.url))
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(answer.status(), 404);
+    let error: Value = answer.json().await.expect("a JSON error");
+    assert_eq!(error["error"]["code"], "list_not_found");
+}
+
+#[tokio::test]
 async fn a_hostile_title_is_shown_as_text_and_runs_nothing() {
     let site = Site::with_users(&["alice"]).await;
     let token = site.token("alice").await;
