@@ -10,6 +10,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
+use super::failure::InvalidInput;
 use crate::accounts::{self, AccountError, Role, UserName, hash_password, store};
 use crate::client::{Client, ListRef, server_url};
 use crate::config::DatabaseConfig;
@@ -56,12 +57,15 @@ pub enum UserCommand {
         #[command(flatten)]
         storage: StorageArgs,
     },
-    /// Remove an account with its lists, tokens, shares and links.
+    /// Remove an account with its lists, tokens, shares and links (asks first).
     Rm {
         #[command(flatten)]
         storage: StorageArgs,
         /// The user name.
         name: String,
+        /// Do not ask; needed when standard input is not a terminal.
+        #[arg(long)]
+        yes: bool,
     },
     /// Set a new password; the user's sessions end.
     Passwd {
@@ -207,8 +211,13 @@ pub fn user(command: UserCommand) -> anyhow::Result<String> {
             }
             Ok(text)
         }
-        UserCommand::Rm { storage, name } => {
+        UserCommand::Rm { storage, name, yes } => {
             let name = UserName::parse(&name)?;
+            let question = format!("remove {name} with their lists, tokens, shares and links?");
+            if !yes && !super::confirm(&question)? {
+                let message = format!("{name} not removed (answer yes, or pass --yes)");
+                return Err(InvalidInput::new(message).into());
+            }
             let user =
                 open(&storage)?.transaction(true, |steps| store::remove_user(steps, &name))?;
             Ok(format!(

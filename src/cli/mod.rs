@@ -927,7 +927,7 @@ async fn agenda(client: &ClientArgs, days: u32) -> anyhow::Result<String> {
 
 /// Asks `question` on the terminal; anything but y or yes is a no. Without a terminal to
 /// ask on, the answer is no: a script must say --yes.
-fn confirm(question: &str) -> anyhow::Result<bool> {
+pub(crate) fn confirm(question: &str) -> anyhow::Result<bool> {
     if !std::io::stdin().is_terminal() {
         return Ok(false);
     }

@@ -123,12 +123,17 @@ fn account_commands_exit_as_the_same_failure_over_http_would() {
         "--data-dir",
         data_arg,
     ];
-    let cases: [(&[&str], i32, &str); 3] = [
+    let cases: [(&[&str], i32, &str); 4] = [
         (&again, 6, "already exists"),
         (
-            &["user", "rm", "nobody", "--data-dir", data_arg],
+            &["user", "rm", "nobody", "--yes", "--data-dir", data_arg],
             3,
             "no user nobody",
+        ),
+        (
+            &["user", "rm", "alice", "--data-dir", data_arg],
+            4,
+            "not removed",
         ),
         (
             &[
