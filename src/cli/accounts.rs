@@ -427,6 +427,10 @@ pub async fn members(client: ClientArgs, list: String) -> anyhow::Result<String>
     if client.json {
         return Ok(format!("{}\n", serde_json::to_string(&members)?));
     }
+    if members.is_empty() {
+        // Said on stderr, as an empty list's entries are: stdout stays the (empty) table.
+        eprintln!("{list}: shared with nobody");
+    }
     Ok(members
         .iter()
         .map(|member| format!("{}  {}\n", member.user, member.role.as_str()))
@@ -456,17 +460,20 @@ pub async fn link(command: LinkCommand) -> anyhow::Result<String> {
             if client.json {
                 return Ok(format!("{}\n", serde_json::to_string(&links)?));
             }
-            Ok(links
-                .iter()
-                .map(|link| {
-                    format!(
-                        "{:>4}  {:<5}  {}\n",
-                        link.id,
-                        link.role.as_str(),
-                        link.created_at
-                    )
-                })
-                .collect())
+            if links.is_empty() {
+                eprintln!("{list}: no links");
+                return Ok(String::new());
+            }
+            let header = format!("{:>4}  {:<5}  CREATED\n", "ID", "ROLE");
+            Ok(links.iter().fold(header, |table, link| {
+                let row = format!(
+                    "{:>4}  {:<5}  {}\n",
+                    link.id,
+                    link.role.as_str(),
+                    link.created_at
+                );
+                table + &row
+            }))
         }
         LinkCommand::Revoke { client, list, id } => {
             let list = ListRef::parse(&list)?;

@@ -250,6 +250,25 @@ async fn an_account_made_beside_a_running_server_protects_it_and_secrets_stay_ou
     );
     let link = link.trim().to_owned();
     let secret = link.rsplit('/').next().unwrap().to_owned();
+    let links = ok(
+        &[&["link", "list", "work"][..], &server_arg].concat(),
+        "",
+        &config,
+    );
+    let rows: Vec<&str> = links.lines().collect();
+    assert_eq!(rows.len(), 2, "a header and the link: {links}");
+    assert!(
+        rows[0].contains("ROLE") && rows[1].contains("read"),
+        "{links}"
+    );
+    let members = todo(
+        &[&["members", "work"][..], &server_arg].concat(),
+        "",
+        &config,
+    );
+    assert!(members.status.success() && members.stdout.is_empty());
+    let said = String::from_utf8_lossy(&members.stderr);
+    assert_eq!(said, "work: shared with nobody\n");
     let by_link = http.get(format!("{link}/todos")).send().await.unwrap();
     assert_eq!(by_link.status(), 200);
     let logout = ok(&[&["logout"][..], &server_arg].concat(), "", &config);
