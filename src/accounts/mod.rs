@@ -141,7 +141,7 @@ impl AccountError {
     /// The API's error code for this failure, the same from the server and the command line.
     pub fn code(&self) -> &'static str {
         match self {
-            AccountError::Storage(_) => "storage_unavailable",
+            AccountError::Storage(cause) => cause.code(),
             AccountError::InvalidName(_) => "invalid_user_name",
             AccountError::MixedScripts(_) => "mixed_scripts",
             AccountError::InvalidPassword(_) => "invalid_password",

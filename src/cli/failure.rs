@@ -6,6 +6,7 @@ use reqwest::StatusCode;
 
 use crate::accounts::AccountError;
 use crate::client::ClientError;
+use crate::database::StorageError;
 use crate::list::ValidationError;
 
 /// A value the user typed that cannot be used (a date, a reversed range), with the error
@@ -39,13 +40,14 @@ impl InvalidInput {
 
 /// Exit code: the command line itself is wrong (clap's own code).
 pub const USAGE: u8 = 2;
-/// Exit code: the list or entry does not exist (or is not the caller's to see).
+/// Exit code: the list, entry or user does not exist (or is not the caller's to see).
 pub const NOT_FOUND: u8 = 3;
 /// Exit code: a value was refused (a name, a title, a date).
 pub const INVALID: u8 = 4;
 /// Exit code: the server is down, busy or cannot reach its storage; try again later.
 pub const UNAVAILABLE: u8 = 5;
-/// Exit code: the request conflicts with what is stored (an import into a list in use).
+/// Exit code: the request conflicts with what is stored (an import into a list in use, a
+/// user name taken).
 pub const CONFLICT: u8 = 6;
 /// Exit code: no credentials, or not enough rights.
 pub const REFUSED: u8 = 7;
@@ -84,6 +86,9 @@ fn classify(error: &anyhow::Error) -> (u8, String) {
         if let Some(error) = cause.downcast_ref::<ValidationError>() {
             return (INVALID, error.code().into());
         }
+        if let Some(error) = cause.downcast_ref::<StorageError>() {
+            return (storage_exit_code(error), error.code().into());
+        }
         if let Some(error) = cause.downcast_ref::<AccountError>() {
             return (account_exit_code(error), error.code().into());
         }
@@ -100,7 +105,7 @@ fn account_exit_code(error: &AccountError) -> u8 {
     match error {
         AccountError::UserNotFound(_) => NOT_FOUND,
         AccountError::UserExists(_) | AccountError::LastAdmin(_) => CONFLICT,
-        AccountError::Storage(_) => UNAVAILABLE,
+        AccountError::Storage(cause) => storage_exit_code(cause),
         AccountError::Secret(_) => 1,
         AccountError::InvalidName(_)
         | AccountError::MixedScripts(_)
@@ -117,5 +122,15 @@ fn by_status(status: StatusCode) -> u8 {
         401 | 403 => REFUSED,
         429 | 500..=599 => UNAVAILABLE,
         _ => 1,
+    }
+}
+
+/// The exit code of a failure of the storage a command opened itself.
+fn storage_exit_code(error: &StorageError) -> u8 {
+    match error {
+        StorageError::Conflict => CONFLICT,
+        // A damaged store does not mend by itself, so retrying is no advice: `todo check`.
+        StorageError::Corrupt(_) => 1,
+        _ => UNAVAILABLE,
     }
 }

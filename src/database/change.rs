@@ -38,6 +38,18 @@ pub enum StorageError {
     Conflict,
 }
 
+impl StorageError {
+    /// The API's error code for this failure, the same from the server and the command line:
+    /// `outcome_unknown` only where the write may have been stored.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StorageError::Conflict => "conflict",
+            StorageError::OutcomeUnknown(_) => "outcome_unknown",
+            _ => "storage_unavailable",
+        }
+    }
+}
+
 /// One change to one list, as it is written to storage.
 #[derive(Debug, Clone)]
 pub enum Change {

@@ -162,13 +162,13 @@ impl From<RequestError> for ApiError {
             RequestError::ImportConflict(_) => {
                 ApiError::new(StatusCode::CONFLICT, "import_conflict", message)
             }
-            RequestError::Storage(StorageError::Conflict) => {
-                ApiError::new(StatusCode::CONFLICT, "conflict", message)
+            RequestError::Storage(cause @ StorageError::Conflict) => {
+                ApiError::new(StatusCode::CONFLICT, cause.code(), message)
             }
-            RequestError::Storage(StorageError::OutcomeUnknown(cause)) => {
+            RequestError::Storage(cause @ StorageError::OutcomeUnknown(_)) => {
                 tracing::warn!(%cause, "commit outcome unknown; answered with 503");
                 ApiError::unavailable(
-                    "outcome_unknown",
+                    cause.code(),
                     "storage failed while committing; the write may or may not have been stored, \
                      and a retry with the same Idempotency-Key is safe",
                 )
@@ -176,7 +176,7 @@ impl From<RequestError> for ApiError {
             RequestError::Storage(cause) => {
                 tracing::warn!(%cause, "storage error answered with 503");
                 ApiError::unavailable(
-                    "storage_unavailable",
+                    cause.code(),
                     "storage is unavailable; the request was not stored",
                 )
             }
