@@ -436,8 +436,16 @@ pub struct ClientArgs {
 /// `--server` as given, or a usage error (exit 2) when it names a scheme other than `http`
 /// or `https`: nothing else could ever answer, so retrying (exit 5) would not help.
 fn server_arg(server: &str) -> Result<String, String> {
-    match server.split_once("://") {
-        Some((scheme, _))
+    let scheme = server.split_once("://").map(|(scheme, _)| scheme);
+    // Only what RFC 3986 allows in a scheme is one; `host:port/x?u=http://...` has none.
+    let scheme = scheme.filter(|scheme| {
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    });
+    match scheme {
+        Some(scheme)
             if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") =>
         {
             Err(format!(
