@@ -52,6 +52,8 @@ async fn main() -> std::io::Result<()> {
             get(|route: MatchedPath| async { (Extension(route), ENTRIES) }),
         );
     let config = WebConfig::default();
+    // Installs the metrics recorder, as `todo serve` does, so the edge's counts cost what
+    // they cost there.
     let _ = todo::web::metrics::handle();
     let edge = todo::web::edge(router, &config);
     let connections = Connections::new(todo::web::connections::cap(None));

@@ -76,48 +76,45 @@ pub async fn serve(uri: Uri, headers: HeaderMap) -> Response {
 pub async fn link_page(link: ListTarget, headers: HeaderMap) -> Response {
     let role = link.role.unwrap_or(Role::Write).as_str();
     let page = &ASSETS[PAGE];
-    let body = String::from_utf8_lossy(page.body).replacen(
-        "<body>",
-        &format!("<body data-link-role=\"{role}\">"),
-        1,
-    );
-    let etag = etags()[PAGE]
-        .to_str()
-        .unwrap_or_default()
-        .trim_end_matches('"');
-    let etag = HeaderValue::from_str(&format!("{etag}-{role}\""))
+    let etag = etags()[PAGE].to_str().unwrap_or_default();
+    let etag = HeaderValue::from_str(&format!("{}-{role}\"", etag.trim_end_matches('"')))
         .unwrap_or_else(|_| etags()[PAGE].clone());
-    respond(&headers, &etag, page.content_type, body.into_bytes(), true)
+    let body = || {
+        let page = String::from_utf8_lossy(page.body);
+        page.replacen("<body>", &format!("<body data-link-role=\"{role}\">"), 1)
+    };
+    respond(&headers, &etag, page.content_type, body, true)
 }
 
-/// The index in `ASSETS` of the page, `/`.
+/// The index in `ASSETS` of the page, `/` (its first file; a test holds it to that).
 const PAGE: usize = 0;
 
 /// The file at `index` in `ASSETS`, or 304 when `headers` show the browser's copy current.
 fn answer(index: usize, headers: &HeaderMap) -> Response {
     let asset = &ASSETS[index];
+    let body = || asset.body;
     respond(
         headers,
         &etags()[index],
         asset.content_type,
-        asset.body,
+        body,
         index == PAGE,
     )
 }
 
-/// `body` tagged `etag`, or 304 when the browser's copy is current; the page, which alone runs
-/// script, also gets the `Content-Security-Policy`.
-fn respond(
+/// The `body` made, tagged `etag`, or 304 when the browser's copy is current (the body then
+/// not made); the page, which alone runs script, also gets the `Content-Security-Policy`.
+fn respond<B: Into<Body>>(
     headers: &HeaderMap,
     etag: &HeaderValue,
     content_type: &'static str,
-    body: impl Into<Body>,
+    body: impl FnOnce() -> B,
     is_page: bool,
 ) -> Response {
     let mut response = if is_current(headers, etag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        ([(header::CONTENT_TYPE, content_type)], body.into()).into_response()
+        ([(header::CONTENT_TYPE, content_type)], body().into()).into_response()
     };
     let response_headers = response.headers_mut();
     response_headers.insert(header::ETAG, etag.clone());
@@ -164,6 +161,12 @@ fn etags() -> &'static [HeaderValue] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_page_is_the_first_file() {
+        assert_eq!(ASSETS[PAGE].path, "/");
+        assert!(ASSETS[PAGE].content_type.starts_with("text/html"));
+    }
 
     #[test]
     fn if_none_match_matches_the_current_tag_in_any_form() {

@@ -537,17 +537,30 @@ async fn a_share_link_opens_its_list_in_the_page_without_logging_in() {
         .await;
     let reading = browser
         .js(
-            "return [document.querySelector('#add-title').disabled, document.querySelector('p.note').hidden]",
+            "return [document.querySelector('#add-title').disabled, document.querySelector('p.note').hidden, [...document.querySelectorAll('li.entry input.done, li.entry button.edit, li.entry button.delete')].every(control => control.disabled)]",
             vec![],
         )
         .await;
     assert_eq!(
         reading,
-        json!([true, false]),
-        "the form is off, the note shown"
+        json!([true, false, true]),
+        "the form and each entry's controls are off, the note shown"
     );
     assert_eq!(browser.console_errors().await, Vec::<String>::new());
     browser.close().await;
+
+    // Each link's page is tagged by its role, and a browser's current copy is a 304.
+    let mut tags = Vec::new();
+    for link in &links {
+        let url = format!("{}{link}", site.server.url);
+        let page = client().get(&url).send().await.expect("the server answers");
+        let tag = page.headers()["etag"].clone();
+        let again = client().get(&url).header("if-none-match", tag.clone());
+        let again = again.send().await.expect("the server answers");
+        assert_eq!(again.status(), 304, "{link}");
+        tags.push(tag);
+    }
+    assert_ne!(tags[0], tags[1], "a read link's page is not a write link's");
 
     // A link that opens nothing is the API's 404, not a page.
     let answer = client()
