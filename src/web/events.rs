@@ -4,7 +4,8 @@
 //! (`added`, `updated`, `deleted`, `cleared`), each with the list's version after it as `id`.
 //! With `Last-Event-ID` it gets the changes it missed instead of a snapshot, when the list
 //! still keeps them. A subscriber that falls behind, or whose list was reloaded from storage,
-//! gets a fresh snapshot. Comments keep idle connections alive through proxies.
+//! gets a fresh snapshot. Comments keep idle connections alive through proxies. A stream
+//! asks every second whether its caller may still read the list, and ends when not.
 //!
 //! The stream is written by hand rather than with axum's `Sse`, so that each change is
 //! rendered once into `Bytes` (kept in its `Published`) and every subscriber's connection
@@ -18,7 +19,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -34,12 +36,16 @@ use crate::lists::feed::{FeedChange, Published};
 use crate::lists::{Start, Subscription};
 
 use super::AppState;
-use super::auth::ListTarget;
+use super::auth::{self, Caller, ListTarget};
 use super::body::EntryBody;
 use super::error::{ApiError, ErrorBody};
 
 /// How often an idle stream sends a comment, so proxies and browsers keep it open.
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
+/// How often a stream asks again whether its caller may read the list: a revoked token or
+/// link, a member removed or the first account made (which ends open mode) ends the stream
+/// within this, where a request would be refused at once.
+pub const ACCESS_RECHECK: Duration = Duration::from_secs(1);
 /// Most subscribers of one list.
 pub const MAX_SUBSCRIBERS_PER_LIST: usize = 1_000;
 
@@ -52,9 +58,9 @@ pub const MAX_SUBSCRIBERS_PER_LIST: usize = 1_000;
 pub async fn list_events(
     State(state): State<AppState>,
     target: ListTarget,
-    headers: HeaderMap,
+    RequestHead(head): RequestHead,
 ) -> Result<Response, ApiError> {
-    let after = last_event_id(&headers)?;
+    let after = last_event_id(&head.headers)?;
     if state.cache.subscribers(&target.key) >= MAX_SUBSCRIBERS_PER_LIST {
         return Err(too_many("this list has too many subscribers"));
     }
@@ -62,12 +68,18 @@ pub async fn list_events(
     let subscription = state.cache.subscribe(&target.key, after).await?;
     let mut follow = Follow {
         cache: state.cache.clone(),
-        list: target.key,
+        list: target.key.clone(),
         stopping: state.stopping.clone(),
         version: 0,
         changes: None,
         queue: VecDeque::new(),
         heartbeat: heartbeat(),
+        access: Access {
+            state: state.clone(),
+            head,
+            key: target.key,
+            recheck: every(ACCESS_RECHECK),
+        },
         _slot: slot,
     };
     follow.start(subscription);
@@ -84,10 +96,56 @@ pub async fn list_events(
 
 /// A tick every `HEARTBEAT`, the first one `HEARTBEAT` from now.
 fn heartbeat() -> Interval {
-    let start = tokio::time::Instant::now() + HEARTBEAT;
-    let mut interval = tokio::time::interval_at(start, HEARTBEAT);
+    every(HEARTBEAT)
+}
+
+/// A tick every `period`, the first one `period` from now.
+fn every(period: Duration) -> Interval {
+    let start = tokio::time::Instant::now() + period;
+    let mut interval = tokio::time::interval_at(start, period);
     interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
     interval
+}
+
+/// The request's head (method, address, headers, what routing and `identify` added), kept
+/// by a stream to ask again, as for a new request, whether its caller may read the list.
+pub struct RequestHead(Parts);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestHead {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<RequestHead, Infallible> {
+        Ok(RequestHead(parts.clone()))
+    }
+}
+
+/// What a stream needs to check its caller's access again.
+struct Access {
+    state: AppState,
+    head: Parts,
+    /// The list the stream follows.
+    key: ListName,
+    /// When to check next.
+    recheck: Interval,
+}
+
+impl Access {
+    /// Whether the request, sent again now, would still reach this list: the same
+    /// `identify` and `ListTarget` that admitted it decide. Storage failing to answer is not
+    /// a refusal; the stream goes on until it does answer.
+    async fn holds(&self) -> bool {
+        let mut head = self.head.clone();
+        head.extensions.remove::<Caller>();
+        let request = Request::from_parts(head, Body::empty());
+        let target = async {
+            let (mut head, _) = auth::identify(&self.state, request).await?.into_parts();
+            ListTarget::from_request_parts(&mut head, &self.state).await
+        };
+        match target.await {
+            Ok(target) => target.key == self.key,
+            Err(refused) => refused.status().is_server_error(),
+        }
+    }
 }
 
 fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
@@ -146,6 +204,8 @@ struct Follow {
     queue: VecDeque<Bytes>,
     /// When to send a comment, so that proxies and browsers keep an idle stream open.
     heartbeat: Interval,
+    /// The caller's access, checked again every `ACCESS_RECHECK`.
+    access: Access,
     _slot: SubscriberSlot,
 }
 
@@ -163,8 +223,9 @@ impl Follow {
         self.changes = Some(subscription.changes);
     }
 
-    /// The next event; `None` ends the stream (server stopping, or the list unavailable: the
-    /// client reconnects with `Last-Event-ID`).
+    /// The next event; `None` ends the stream (server stopping, the caller's access gone, or
+    /// the list unavailable: the client reconnects with `Last-Event-ID`, and is answered as
+    /// any new request).
     async fn next(mut self) -> Option<(Result<Bytes, Infallible>, Follow)> {
         loop {
             if let Some(event) = self.queue.pop_front() {
@@ -180,6 +241,12 @@ impl Follow {
             };
             let received = tokio::select! {
                 () = self.stopping.cancelled() => return None,
+                _ = self.access.recheck.tick() => {
+                    if !self.access.holds().await {
+                        return None;
+                    }
+                    continue;
+                }
                 _ = self.heartbeat.tick() => return Some((Ok(Bytes::from_static(b":\n\n")), self)),
                 received = changes.recv() => received,
             };

@@ -1,6 +1,8 @@
 //! Users and access over real sockets: the access matrix (every list route × every kind of
 //! caller), logging in and out, the login limit, tokens and cookies.
 
+use std::time::Duration;
+
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -574,6 +576,93 @@ async fn a_revoked_token_and_a_logged_out_session_fail_on_their_next_request() {
     assert!(header(&logout, "set-cookie").contains("Max-Age=0"));
     let after = lists().bearer_auth(bob).send().await.unwrap();
     assert_error(after, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
+
+#[tokio::test]
+async fn an_open_event_stream_ends_when_the_access_that_opened_it_is_revoked() {
+    let (app, tokens) = shared_list().await;
+    let (alice, bob) = (&tokens[0].1, &tokens[1].1);
+    let token = post_as(&app, alice, "/tokens", json!({"name": "watcher"})).await;
+    let link = post_as(&app, alice, "/lists/work/links", json!({"role": "read"})).await;
+    let link_path = link["path"].as_str().expect("a link's path").to_owned();
+    let mut streams = vec![
+        (
+            "a member",
+            open_stream(&app, Some(bob), "/lists/alice:work/events").await,
+        ),
+        (
+            "a token",
+            open_stream(&app, token["token"].as_str(), "/lists/work/events").await,
+        ),
+        (
+            "a link",
+            open_stream(&app, None, &format!("{link_path}/events")).await,
+        ),
+    ];
+    let mut owner = open_stream(&app, Some(alice), "/lists/work/events").await;
+    for (who, stream) in &mut streams {
+        assert!(
+            !ends_within(stream, Duration::from_secs(2)).await,
+            "{who}: ended early"
+        );
+    }
+    let revocations = [
+        "/lists/work/members/bob".to_owned(),
+        format!("/tokens/{}", token["id"]),
+        format!("/lists/work/links/{}", link["id"]),
+    ];
+    for path in revocations {
+        let revoked = send_as(&app, alice, Method::DELETE, &path, None).await;
+        assert_eq!(revoked.status(), StatusCode::NO_CONTENT, "DELETE {path}");
+    }
+    for (who, stream) in &mut streams {
+        let ended = ends_within(stream, Duration::from_secs(5)).await;
+        assert!(ended, "the stream opened by {who} outlived its revocation");
+    }
+    assert!(
+        !ends_within(&mut owner, Duration::from_secs(2)).await,
+        "the owner's own stream goes on"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_opened_without_accounts_ends_when_the_first_account_is_made() {
+    let app = spawn_app().await;
+    let mut open = open_stream(&app, None, "/lists/work/events").await;
+    assert!(
+        !ends_within(&mut open, Duration::from_secs(2)).await,
+        "ended early"
+    );
+    let first = json!({"name": "alice", "password": password("alice")});
+    let made = app.post_json("/users", &first).await;
+    assert_eq!(made.status(), StatusCode::CREATED);
+    assert!(
+        ends_within(&mut open, Duration::from_secs(5)).await,
+        "an open-mode stream outlived open mode"
+    );
+}
+
+/// `path`'s event stream, opened with `token` (if any); it must open.
+async fn open_stream(app: &TestApp, token: Option<&str>, path: &str) -> reqwest::Response {
+    let mut request = app.client.get(format!("{}{path}", app.address));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("the server answers");
+    assert_eq!(response.status(), StatusCode::OK, "{path}");
+    response
+}
+
+/// Whether `stream` ends within `within`; what it sends meanwhile is read and dropped.
+async fn ends_within(stream: &mut reqwest::Response, within: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.chunk()).await {
+            Err(_) => return false,
+            Ok(Ok(Some(_))) => continue,
+            Ok(Ok(None) | Err(_)) => return true,
+        }
+    }
 }
 
 #[tokio::test]
