@@ -21,20 +21,17 @@ pub struct InvalidInput {
 impl InvalidInput {
     /// A refusal the server has no code of its own for: `invalid_input`.
     pub fn new(message: impl Into<String>) -> InvalidInput {
-        let message = message.into();
-        InvalidInput {
-            code: "invalid_input",
-            message,
-        }
+        InvalidInput::coded("invalid_input", message)
     }
 
     /// A date that names no day: `invalid_date`, as the server says.
     pub fn date(message: impl Into<String>) -> InvalidInput {
+        InvalidInput::coded("invalid_date", message)
+    }
+
+    fn coded(code: &'static str, message: impl Into<String>) -> InvalidInput {
         let message = message.into();
-        InvalidInput {
-            code: "invalid_date",
-            message,
-        }
+        InvalidInput { code, message }
     }
 }
 

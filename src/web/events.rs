@@ -71,16 +71,15 @@ pub async fn list_events(
     let subscription = state.cache.subscribe(&target.key, after).await?;
     let mut follow = Follow {
         cache: state.cache.clone(),
-        list: target.key.clone(),
+        list: target.key,
         stopping: state.stopping.clone(),
         version: 0,
         changes: None,
         queue: VecDeque::new(),
-        heartbeat: heartbeat(),
+        heartbeat: every(HEARTBEAT),
         access: Access {
             state: state.clone(),
             head,
-            key: target.key,
             recheck: every(ACCESS_RECHECK),
         },
         _slot: slot,
@@ -95,11 +94,6 @@ pub async fn list_events(
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(response)
-}
-
-/// A tick every `HEARTBEAT`, the first one `HEARTBEAT` from now.
-fn heartbeat() -> Interval {
-    every(HEARTBEAT)
 }
 
 /// A tick every `period`, the first one `period` from now.
@@ -126,17 +120,15 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestHead {
 struct Access {
     state: AppState,
     head: Parts,
-    /// The list the stream follows.
-    key: ListName,
     /// When to check next.
     recheck: Interval,
 }
 
 impl Access {
-    /// Whether the request, sent again now, would still reach this list: the same
-    /// `identify` and `ListTarget` that admitted it decide. Storage failing to answer is not
-    /// a refusal; the stream goes on until it does answer.
-    async fn holds(&self) -> bool {
+    /// Whether the request, sent again now, would still reach `list`: the same `identify`
+    /// and `ListTarget` that admitted it decide. Storage failing to answer is not a refusal;
+    /// the stream goes on until it does answer.
+    async fn holds(&self, list: &ListName) -> bool {
         let mut head = self.head.clone();
         head.extensions.remove::<Caller>();
         let request = Request::from_parts(head, Body::empty());
@@ -145,7 +137,7 @@ impl Access {
             ListTarget::from_request_parts(&mut head, &self.state).await
         };
         match target.await {
-            Ok(target) => target.key == self.key,
+            Ok(target) => target.key == *list,
             Err(refused) => refused.status().is_server_error(),
         }
     }
@@ -245,7 +237,7 @@ impl Follow {
             let received = tokio::select! {
                 () = self.stopping.cancelled() => return None,
                 _ = self.access.recheck.tick() => {
-                    if !self.access.holds().await {
+                    if !self.access.holds(&self.list).await {
                         return None;
                     }
                     continue;
